@@ -1,0 +1,1 @@
+"""Clickstream lakehouse: raw landing -> ODS -> DWD -> DWS on Delta Lake."""

@@ -1,0 +1,195 @@
+"""The project's only SparkSession builder, and the Delta/S3 jar cache.
+
+Sessions are UTC (``spark.sql.session.timeZone`` and the JVM zone), Delta-enabled, quiet (Spark
+logs errors only; progress bars off) and ``local[*]`` unless configured otherwise. Every option
+can be overridden:
+
+- ``LAKEHOUSE_SPARK_MASTER`` sets the master when this module starts the JVM itself;
+- under ``spark-submit`` (``--master yarn``, ``k8s://...``, EMR) the submitted conf wins and this
+  builder only attaches to the running session;
+- ``LAKEHOUSE_SPARK_CONF="k=v,k2=v2"`` adds or replaces any Spark conf.
+
+Jars: Delta Lake for Spark 4.2 / Scala 2.13 (``LAKEHOUSE_DELTA_PACKAGE``) and, for ``s3a://``
+roots, ``hadoop-aws`` (``LAKEHOUSE_S3_PACKAGES``) are resolved once from Maven Central by Ivy into
+``.cache/ivy`` inside the project (``lakehouse setup``). The resolved jar list is recorded in
+``.cache/jars-<hash>.txt``; later sessions pass those files as ``spark.jars``, so a second run
+needs no network and prints no resolver output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from spark_jobs.settings import PROJECT_DIR, Settings, _parse_mapping, load_settings
+
+# delta-spark 4.4.1 on PyPI is the Python API; Maven Central publishes the Spark 4.2 build of the
+# Delta jars as 4.4.0 (there is no 4.4.1 jar for Spark 4.2), which the 4.4.1 Python API drives.
+DEFAULT_DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+# hadoop-aws must match Spark's bundled Hadoop (3.5.0 for pyspark 4.2.0).
+DEFAULT_S3_PACKAGES = "org.apache.hadoop:hadoop-aws:3.5.0"
+
+CACHE_DIR = Path(os.environ.get("LAKEHOUSE_CACHE_DIR", PROJECT_DIR / ".cache"))
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+
+
+def required_packages(settings: Settings, with_s3: bool | None = None) -> list[str]:
+    """Maven coordinates the session needs: Delta always, hadoop-aws when S3 is in use."""
+    packages = [os.environ.get("LAKEHOUSE_DELTA_PACKAGE", DEFAULT_DELTA_PACKAGE)]
+    if with_s3 is None:
+        with_s3 = settings.lakehouse_root.startswith("s3a://") or bool(settings.s3_endpoint)
+    if with_s3:
+        packages += os.environ.get("LAKEHOUSE_S3_PACKAGES", DEFAULT_S3_PACKAGES).split(",")
+    return packages
+
+
+def _jar_list_file(packages: list[str]) -> Path:
+    digest = hashlib.sha1(",".join(sorted(packages)).encode()).hexdigest()[:12]
+    return CACHE_DIR / f"jars-{digest}.txt"
+
+
+def cached_jars(packages: list[str]) -> list[str] | None:
+    """Jar files resolved earlier for ``packages``, or None when not cached (or files missing)."""
+    listing = _jar_list_file(packages)
+    if not listing.exists():
+        return None
+    jars = [line for line in listing.read_text().splitlines() if line]
+    return jars if jars and all(Path(j).exists() for j in jars) else None
+
+
+def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[str, str]:
+    """The Spark configuration every lakehouse session uses, as ``{key: value}``.
+
+    Args:
+        settings: paths and tuning.
+        packages: Maven coordinates; default :func:`required_packages`.
+
+    Returns:
+        Static and SQL confs. Jars are given as ``spark.jars`` when cached, else as
+        ``spark.jars.packages`` with the project's Ivy cache.
+    """
+    packages = packages if packages is not None else required_packages(settings)
+    log_level = os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "ERROR")
+    java_opts = (
+        f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
+        f"-Dlakehouse.spark.loglevel={log_level}"
+    )
+    conf = {
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.databricks.delta.snapshotPartitions": str(max(1, settings.shuffle_partitions)),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": os.environ.get("LAKEHOUSE_SPARK_UI", "false"),
+        "spark.driver.extraJavaOptions": java_opts,
+        "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    jars = cached_jars(packages)
+    if jars:
+        conf["spark.jars"] = ",".join(jars)
+    else:
+        conf["spark.jars.packages"] = ",".join(packages)
+        conf["spark.jars.ivy"] = str(CACHE_DIR / "ivy")
+    if settings.s3_endpoint:
+        conf.update(
+            {
+                "spark.hadoop.fs.s3a.endpoint": settings.s3_endpoint,
+                "spark.hadoop.fs.s3a.path.style.access": "true",
+                "spark.hadoop.fs.s3a.connection.ssl.enabled": str(
+                    settings.s3_endpoint.startswith("https")
+                ).lower(),
+            }
+        )
+    conf.update(_parse_mapping(os.environ.get("LAKEHOUSE_SPARK_CONF", "")))
+    return conf
+
+
+def get_spark(app_name: str = "lakehouse", settings: Settings | None = None):
+    """Return the SparkSession, creating it with :func:`spark_conf` when none is running.
+
+    Under ``spark-submit`` the JVM already exists with the submitted conf (master, jars,
+    extensions); this then only attaches and sets the session time zone to UTC.
+
+    Raises:
+        pyspark.errors.PySparkRuntimeError: Java is missing or the JVM failed to start.
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or load_settings()
+    active = SparkSession.getActiveSession()
+    if active is not None or os.environ.get("PYSPARK_GATEWAY_PORT"):
+        spark = SparkSession.builder.appName(app_name).getOrCreate()
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+        return spark
+    if settings.spark_master.startswith("local"):
+        # Python workers must run the same interpreter (the project's venv) as the driver.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "ERROR"))
+    return spark
+
+
+def fetch_jars(settings: Settings | None = None, with_s3: bool = False) -> list[str]:
+    """Resolve the Maven packages into the project's Ivy cache and record the jar list.
+
+    Starts (and stops) a short local JVM with ``spark.jars.packages``; Ivy downloads from Maven
+    Central only what is not cached yet.
+
+    Returns:
+        Absolute jar paths now listed in the cache file.
+
+    Raises:
+        RuntimeError: Ivy could not resolve a package (no network and nothing cached).
+    """
+    from pyspark.sql import SparkSession
+
+    settings = settings or load_settings()
+    packages = required_packages(settings, with_s3=with_s3)
+    jars = cached_jars(packages)
+    if jars:
+        return jars
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    try:
+        spark = (
+            SparkSession.builder.master("local[1]")
+            .appName("lakehouse-fetch-jars")
+            .config("spark.jars.packages", ",".join(packages))
+            .config("spark.jars.ivy", str(CACHE_DIR / "ivy"))
+            .config("spark.ui.enabled", "false")
+            .getOrCreate()
+        )
+    except Exception as exc:  # the JVM exits when Ivy fails
+        raise RuntimeError(f"could not resolve {packages} from Maven Central: {exc}") from exc
+    resolved = spark.sparkContext.getConf().get("spark.jars", "")
+    spark.stop()
+    jars = [j.removeprefix("file://").removeprefix("file:") for j in resolved.split(",") if j]
+    _jar_list_file(packages).write_text("\n".join(jars) + "\n")
+    return jars
+
+
+def write_spark_defaults(target_dir: Path, settings: Settings | None = None) -> Path:
+    """Write ``spark-defaults.conf`` for ``SPARK_CONF_DIR=<dir> spark-submit spark_jobs/...``.
+
+    Returns:
+        The path of the written file.
+    """
+    settings = settings or load_settings()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    conf = spark_conf(settings)
+    conf["spark.master"] = settings.spark_master
+    if settings.spark_master.startswith("local"):
+        conf["spark.pyspark.python"] = sys.executable
+    path = target_dir / "spark-defaults.conf"
+    path.write_text("".join(f"{k} {v}\n" for k, v in sorted(conf.items())))
+    return path

@@ -1,0 +1,325 @@
+"""ODS ingest: raw landing objects -> ``ods_clickstream_events_di`` + ``ods_clickstream_rejected_di``.
+
+Grain: one row per readable raw record (ODS) / per unreadable record or object (rejected).
+
+For the arrival dates ``[start, end]`` this job lists the landing objects (Firehose and Kafka
+Connect S3 sink layouts, local paths or ``s3a://``), skips the ones already in the ingest
+manifest (``etl_ingest_manifest``), reads the rest as whole objects (gzip or plain), parses each
+line with the adapter configured for the object's stream, and writes:
+
+- good records to ODS, typed, partitioned by event date ``dt`` (UTC), with the raw line, source
+  object, line number and ingest time;
+- bad records to the rejected table with the raw line, source object, line and reason; an object
+  that cannot be read at all (e.g. truncated gzip) is one rejected row with a null line;
+- one manifest row per object with its counts.
+
+Afterwards it reconciles, per object, raw records = ODS rows + rejected rows by reading both
+tables back, and fails (non-zero exit) if any object does not add up. Writes are MERGEs keyed on
+``(etl_source_object, etl_source_line)``, so a retried run never duplicates rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import logging
+import sys
+import zlib
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+
+from spark_jobs import tables as T
+from spark_jobs.common import delta_io
+from spark_jobs.common.jobframe import (
+    add_date_arguments,
+    configure_logging,
+    days,
+    resolve_dates,
+)
+from spark_jobs.landing.layouts import LAYOUTS, date_prefixes, parse_object_key
+from spark_jobs.ods.adapters import ADAPTERS
+from spark_jobs.settings import Settings, load_settings, normalise_uri
+
+log = logging.getLogger("lakehouse")
+
+RAW_LINES = StructType(
+    [
+        StructField("etl_source_object", StringType(), False),
+        StructField("stream", StringType(), False),
+        StructField("etl_source_schema", StringType(), True),
+        StructField("etl_source_line", IntegerType(), True),
+        StructField("raw_line", StringType(), True),
+        StructField("read_error", StringType(), True),
+        StructField("object_size_bytes", LongType(), False),
+    ]
+)
+
+
+@dataclass
+class IngestResult:
+    """What one ingest run did. ``event_dates`` are the ODS ``dt`` values it added rows to."""
+
+    objects: int = 0
+    skipped_objects: int = 0
+    raw_records: int = 0
+    ods_rows: int = 0
+    rejected_rows: int = 0
+    event_dates: list[dt.date] = field(default_factory=list)
+
+
+def list_landing_objects(
+    spark: SparkSession, landing_uri: str, start: dt.date, end: dt.date
+) -> list[tuple[str, int]]:
+    """Objects of both layouts that arrived on ``[start, end]`` (UTC), as ``(uri, size)``.
+
+    Uses the Hadoop FileSystem API, so ``file:``, ``s3a://`` and ``hdfs://`` all work. Files whose
+    key is neither layout (e.g. ``_SUCCESS``) are ignored.
+    """
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    root = normalise_uri(landing_uri)
+    root_path = jvm.org.apache.hadoop.fs.Path(root)
+    fs = root_path.getFileSystem(conf)
+    found: dict[str, int] = {}
+    for day in days(start, end):
+        for layout in LAYOUTS:
+            for pattern in date_prefixes(layout, day):
+                statuses = fs.globStatus(jvm.org.apache.hadoop.fs.Path(f"{root}/{pattern}"))
+                for status in statuses or []:
+                    if status.isFile():
+                        uri = status.getPath().toString()
+                        try:
+                            parse_object_key(uri)
+                        except ValueError:
+                            continue
+                        found[uri] = status.getLen()
+    return sorted(found.items())
+
+
+def _split_object(row, adapter_by_stream: dict[str, str | None]):
+    """One binaryFile row -> raw line rows (or one read-error row for the whole object)."""
+    path, content = row["path"], bytes(row["content"])
+    info = parse_object_key(path)
+    adapter = adapter_by_stream.get(info.stream)
+    size = len(content)
+    try:
+        text_bytes = gzip.decompress(content) if info.gzip else content
+    except (EOFError, OSError, zlib.error) as exc:
+        yield (path, info.stream, adapter, None, None, f"unreadable object: {exc}", size)
+        return
+    lines = text_bytes.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            yield (path, info.stream, adapter, number, raw.decode("utf-8"), None, size)
+        except UnicodeDecodeError:
+            text = raw.decode("utf-8", errors="replace")
+            yield (path, info.stream, adapter, number, text, "invalid UTF-8", size)
+
+
+def read_raw_lines(
+    spark: SparkSession, objects: list[str], adapter_by_stream: dict[str, str | None]
+) -> DataFrame:
+    """Read whole objects (``binaryFile``) and split them into lines.
+
+    Returns:
+        :data:`RAW_LINES` columns: one row per non-blank line (1-based ``etl_source_line``), or
+        one row with ``read_error`` set and null line for an object that cannot be decompressed.
+    """
+    if not objects:
+        return spark.createDataFrame([], RAW_LINES)
+    binary = spark.read.format("binaryFile").load(objects).select("path", "content")
+    rdd = binary.rdd.flatMap(lambda row: _split_object(row, adapter_by_stream))
+    return spark.createDataFrame(rdd, RAW_LINES)
+
+
+def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
+    """Apply each object's adapter; returns the adapter output columns plus ``etl_*`` columns.
+
+    Rows with ``read_error`` or with no adapter configured for their stream get that as
+    ``reason``. ``ingest_ts`` (UTC) is stamped on every row.
+    """
+    readable = lines.where(F.col("read_error").isNull() & F.col("etl_source_schema").isNotNull())
+    parts = [adapter(readable.where(F.col("etl_source_schema") == name)) for name, adapter in ADAPTERS.items()]
+    unreadable = lines.where(
+        F.col("read_error").isNotNull() | F.col("etl_source_schema").isNull()
+    ).withColumn(
+        "reason",
+        F.coalesce(
+            "read_error", F.concat(F.lit("no adapter configured for stream "), F.col("stream"))
+        ),
+    )
+    parsed = parts[0]
+    for part in parts[1:]:
+        parsed = parsed.unionByName(part)
+    parsed = parsed.drop("read_error").unionByName(
+        unreadable.drop("read_error"), allowMissingColumns=True
+    )
+    unknown = ~F.col("etl_source_schema").isin(list(ADAPTERS)) & F.col("reason").isNull()
+    return parsed.withColumn(
+        "reason",
+        F.when(unknown, F.concat(F.lit("unknown adapter "), F.col("etl_source_schema"))).otherwise(
+            F.col("reason")
+        ),
+    ).withColumn("etl_ingest_ts", F.lit(ingest_ts).cast("timestamp"))
+
+
+def split_good_and_rejected(
+    parsed: DataFrame, arrival_date: dict[str, dt.date]
+) -> tuple[DataFrame, DataFrame]:
+    """``(ods_rows, rejected_rows)``: good rows get ``dt`` = event date (UTC); rejected rows get
+    ``dt`` = the object's arrival date (from its key)."""
+    good = parsed.where(F.col("reason").isNull()).withColumn("dt", F.to_date("event_ts"))
+    arrivals = F.create_map(*[F.lit(x) for kv in arrival_date.items() for x in kv])
+    rejected = parsed.where(F.col("reason").isNotNull()).withColumn(
+        "dt", arrivals[F.col("etl_source_object")]
+    )
+    return good, rejected
+
+
+def ingest(
+    spark: SparkSession, settings: Settings, landing_uri: str, start: dt.date, end: dt.date
+) -> IngestResult:
+    """Ingest the not-yet-ingested objects that arrived on ``[start, end]``.
+
+    Raises:
+        RuntimeError: the reconciliation raw = ODS + rejected fails for some object.
+    """
+    result = IngestResult()
+    listed = list_landing_objects(spark, landing_uri, start, end)
+    manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST)
+    seen = {
+        r[0]
+        for r in manifest.where(F.col("dt").between(start, end))
+        .select("etl_source_object")
+        .collect()
+    }
+    new = [(uri, size) for uri, size in listed if uri not in seen]
+    result.skipped_objects = len(listed) - len(new)
+    log.info(
+        "ODS  ingest %s arrival dates %s..%s: %d objects listed, %d new, %d already ingested",
+        landing_uri,
+        start,
+        end,
+        len(listed),
+        len(new),
+        result.skipped_objects,
+    )
+    if not new:
+        return result
+    infos = {uri: parse_object_key(uri) for uri, _ in new}
+    adapter_by_stream = {i.stream: settings.adapter_for(i.stream) for i in infos.values()}
+    ingest_ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+    lines = read_raw_lines(spark, [uri for uri, _ in new], adapter_by_stream).persist()
+    parsed = parse_records(lines, ingest_ts).persist()
+    good, rejected = split_good_and_rejected(parsed, {u: i.arrival_date for u, i in infos.items()})
+    keys = ("etl_source_object", "etl_source_line")
+    delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys)
+    delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys)
+
+    per_object = {
+        r["etl_source_object"]: r
+        for r in parsed.groupBy("etl_source_object")
+        .agg(
+            F.count("*").alias("raw_records"),
+            F.count(F.when(F.col("reason").isNull(), 1)).alias("good"),
+            F.first("etl_source_schema", ignorenulls=True).alias("schema"),
+            F.first("object_size_bytes").alias("size"),
+        )
+        .collect()
+    }
+    event_dates = sorted(r[0] for r in good.select("dt").distinct().collect())
+    counts = reconcile(spark, settings, list(infos), event_dates)
+    manifest_rows = []
+    bad = []
+    for uri, info in infos.items():
+        raw = per_object[uri]["raw_records"]
+        ods_rows, rejected_rows = counts.get(uri, (0, 0))
+        if raw != ods_rows + rejected_rows:
+            bad.append(f"{uri}: raw {raw} != ods {ods_rows} + rejected {rejected_rows}")
+        manifest_rows.append(
+            (uri, info.stream, info.layout, per_object[uri]["schema"], per_object[uri]["size"],
+             raw, ods_rows, rejected_rows, ingest_ts, info.arrival_date)
+        )
+    lines.unpersist()
+    parsed.unpersist()
+    if bad:
+        raise RuntimeError("raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
+    from spark_jobs.common.schemas import INGEST_MANIFEST
+
+    delta_io.insert_new_rows(
+        spark.createDataFrame(manifest_rows, INGEST_MANIFEST), settings, T.INGEST_MANIFEST,
+        ("etl_source_object",),
+    )
+    result.objects = len(new)
+    result.raw_records = sum(r[5] for r in manifest_rows)
+    result.ods_rows = sum(r[6] for r in manifest_rows)
+    result.rejected_rows = sum(r[7] for r in manifest_rows)
+    result.event_dates = event_dates
+    log.info(
+        "ODS  ingested %d objects: raw records %d = ODS %d + rejected %d (checked); "
+        "event dates %s..%s",
+        result.objects,
+        result.raw_records,
+        result.ods_rows,
+        result.rejected_rows,
+        event_dates[0] if event_dates else "-",
+        event_dates[-1] if event_dates else "-",
+    )
+    return result
+
+
+def reconcile(
+    spark: SparkSession, settings: Settings, objects: list[str], event_dates: list[dt.date]
+) -> dict[str, tuple[int, int]]:
+    """Count, per object, the rows now in ODS and in the rejected table (read back from Delta).
+
+    Returns:
+        ``{object: (ods_rows, rejected_rows)}``.
+    """
+    objs = spark.createDataFrame([(o,) for o in objects], "etl_source_object string")
+    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS)
+    if event_dates:
+        ods = ods.where(F.col("dt").isin(event_dates))
+    ods_counts = ods.join(F.broadcast(objs), "etl_source_object").groupBy("etl_source_object").count()
+    rej_counts = (
+        delta_io.read_table(spark, settings, T.ODS_REJECTED)
+        .join(F.broadcast(objs), "etl_source_object")
+        .groupBy("etl_source_object")
+        .count()
+    )
+    result: dict[str, list[int]] = {o: [0, 0] for o in objects}
+    for row in ods_counts.collect():
+        result[row[0]][0] = row[1]
+    for row in rej_counts.collect():
+        result[row[0]][1] = row[1]
+    return {k: (v[0], v[1]) for k, v in result.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``spark-submit spark_jobs/ods/ods_clickstream_events_di.py --landing URI --ds D``."""
+    from spark_jobs.common.spark import get_spark
+
+    parser = argparse.ArgumentParser(prog=T.ODS_EVENTS, description=__doc__.splitlines()[0])
+    parser.add_argument("--landing", required=True, help="landing URI (local path or s3://)")
+    add_date_arguments(parser)
+    args = parser.parse_args(argv)
+    start, end = resolve_dates(args)
+    configure_logging()
+    settings = load_settings()
+    try:
+        ingest(get_spark(f"lakehouse:{T.ODS_EVENTS}", settings), settings, args.landing, start, end)
+    except Exception:
+        log.exception("ingest failed for %s..%s", start, end)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

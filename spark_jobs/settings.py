@@ -1,0 +1,102 @@
+"""Paths, endpoints and named business constants, read from the environment.
+
+Every setting has a safe local default so a plain clone runs; `.env.example` lists them all.
+Nothing here imports pyspark, so DAG files and the CLI can read settings cheaply.
+
+Business constants (documented once, here):
+
+- ``SESSION_GAP_SEC`` (1800 s = 30 min): a user's next event starts a new session when the gap
+  to the previous event is *greater* than this; a gap of exactly 30 min continues the session.
+- ``SESSION_MAX_SEC`` (86400 s = 24 h): an event 24 h or more after the session's start starts a
+  new session (session cap, as in GA4 / Snowplow's sessionisation).
+- ``SESSION_LOOKBACK_DAYS`` (3): days of events before a rebuild window read as context when
+  sessionising, so a session open across midnight keeps its start and id.
+- ``LATE_DATA_LOOKBACK_DAYS`` (30): how old (in event days before the run's first day) late
+  events may be and still be rebuilt downstream by an ordinary run. Older late events stay in ODS
+  and are reported with the backfill command to run; they are never dropped silently.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _parse_mapping(text: str) -> dict[str, str]:
+    """Parse ``"a=x,b=y"`` into ``{"a": "x", "b": "y"}``.
+
+    Raises:
+        ValueError: an item without ``=``.
+    """
+    mapping: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        if "=" not in item:
+            raise ValueError(f"expected NAME=VALUE in mapping, got {item!r}")
+        key, value = item.split("=", 1)
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
+def normalise_uri(uri: str) -> str:
+    """Return an absolute URI for a local path (``./lake`` -> ``/abs/lake``); keep ``s3a://`` etc.
+
+    ``s3://`` is rewritten to ``s3a://`` because Hadoop's S3 connector is ``s3a``.
+    """
+    if "://" in uri:
+        return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri.rstrip("/")
+    return str(Path(uri).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All runtime settings. Build with :func:`load_settings` (environment) or directly in tests."""
+
+    lakehouse_root: str = field(default_factory=lambda: normalise_uri("./lakehouse"))
+    data_dir: str = str(PROJECT_DIR / "data")
+    session_gap_sec: int = 1800
+    session_max_sec: int = 86400
+    session_lookback_days: int = 3
+    late_data_lookback_days: int = 30
+    # landing stream/topic name -> adapter name; "*" is the default for unnamed streams
+    source_adapters: dict[str, str] = field(default_factory=lambda: {"*": "canonical"})
+    spark_master: str = "local[*]"
+    shuffle_partitions: int = 8
+    s3_endpoint: str = ""
+
+    def table_path(self, layer: str, table: str) -> str:
+        """Location of a Delta table: ``<root>/<layer>/<table>``."""
+        return f"{self.lakehouse_root}/{layer}/{table}"
+
+    @property
+    def reports_dir(self) -> str:
+        return f"{self.lakehouse_root}/reports"
+
+    def adapter_for(self, stream: str) -> str | None:
+        """Adapter configured for a landing stream/topic, else the ``*`` default, else None."""
+        return self.source_adapters.get(stream, self.source_adapters.get("*"))
+
+
+def load_settings() -> Settings:
+    """Read :class:`Settings` from ``LAKEHOUSE_*`` environment variables (see ``.env.example``)."""
+    adapters = {"*": "canonical"}
+    adapters.update(_parse_mapping(_env("LAKEHOUSE_SOURCE_ADAPTERS", "")))
+    return Settings(
+        lakehouse_root=normalise_uri(_env("LAKEHOUSE_ROOT", "./lakehouse")),
+        data_dir=_env("LAKEHOUSE_DATA_DIR", str(PROJECT_DIR / "data")),
+        session_gap_sec=int(_env("LAKEHOUSE_SESSION_GAP_SEC", "1800")),
+        session_max_sec=int(_env("LAKEHOUSE_SESSION_MAX_SEC", "86400")),
+        session_lookback_days=int(_env("LAKEHOUSE_SESSION_LOOKBACK_DAYS", "3")),
+        late_data_lookback_days=int(_env("LAKEHOUSE_LATE_DATA_LOOKBACK_DAYS", "30")),
+        source_adapters=adapters,
+        spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[*]"),
+        shuffle_partitions=int(_env("LAKEHOUSE_SHUFFLE_PARTITIONS", "8")),
+        s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
+    )

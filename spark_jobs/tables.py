@@ -1,0 +1,140 @@
+"""Pure-Python registry of the lakehouse tables: name, layer, grain, keys, partition, upstreams.
+
+The registry is the one list that DAGs, the CLI, the Great Expectations suites, the SQL DDL and
+the tests iterate over. It imports nothing heavy, so Airflow can parse DAG files that use it.
+Tables are listed in build order (every table after its upstreams).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Table:
+    """One Delta table of the lakehouse.
+
+    Attributes:
+        name: table name, also the job module, GX suite, DDL file and test file name.
+        layer: ``ods``, ``dwd``, ``dws`` or ``etl`` (technical).
+        grain: one line: what one row is.
+        keys: columns that identify a row (unique together).
+        upstreams: tables the job reads.
+        job: dotted module that writes the table (its ``main`` is the spark-submit entry point).
+        partition_column: always ``dt`` (DATE, UTC).
+    """
+
+    name: str
+    layer: str
+    grain: str
+    keys: tuple[str, ...]
+    upstreams: tuple[str, ...]
+    job: str
+    partition_column: str = "dt"
+
+    @property
+    def job_path(self) -> str:
+        """Job file relative to the project root (what ``spark-submit`` takes)."""
+        return self.job.replace(".", "/") + ".py"
+
+
+ODS_EVENTS = "ods_clickstream_events_di"
+ODS_REJECTED = "ods_clickstream_rejected_di"
+INGEST_MANIFEST = "etl_ingest_manifest"
+DWD_EVENTS = "dwd_clickstream_events_di"
+DWD_SESSIONS = "dwd_clickstream_sessions_di"
+DWS_ACTIVE_USERS = "dws_active_users_1d"
+DWS_CONVERSION = "dws_conversion_1d"
+DWS_CATEGORY = "dws_category_1d"
+
+_INGEST_JOB = "spark_jobs.ods.ods_clickstream_events_di"
+
+TABLES: tuple[Table, ...] = (
+    Table(
+        ODS_EVENTS,
+        "ods",
+        "one row per readable raw record (typed), partitioned by event date",
+        ("etl_source_object", "etl_source_line"),
+        (),
+        _INGEST_JOB,
+    ),
+    Table(
+        ODS_REJECTED,
+        "ods",
+        "one row per raw record (or whole object) that could not be read, with its reason",
+        ("etl_source_object", "etl_source_line"),
+        (),
+        _INGEST_JOB,
+    ),
+    Table(
+        INGEST_MANIFEST,
+        "etl",
+        "one row per ingested raw object, with its record counts",
+        ("etl_source_object",),
+        (),
+        _INGEST_JOB,
+    ),
+    Table(
+        DWD_EVENTS,
+        "dwd",
+        "one row per distinct event_id, cleaned and sessionised",
+        ("event_id",),
+        (ODS_EVENTS,),
+        "spark_jobs.dwd.dwd_clickstream_events_di",
+    ),
+    Table(
+        DWD_SESSIONS,
+        "dwd",
+        "one row per session (dt = session start date)",
+        ("session_id",),
+        (DWD_EVENTS,),
+        "spark_jobs.dwd.dwd_clickstream_sessions_di",
+    ),
+    Table(
+        DWS_ACTIVE_USERS,
+        "dws",
+        "one row per (app_id, dt): events, DAU, rolling WAU/MAU, new users",
+        ("app_id", "dt"),
+        (DWD_EVENTS,),
+        "spark_jobs.dws.dws_active_users_1d",
+    ),
+    Table(
+        DWS_CONVERSION,
+        "dws",
+        "one row per (app_id, dt): sessions starting on dt and the ordered funnel",
+        ("app_id", "dt"),
+        (DWD_SESSIONS,),
+        "spark_jobs.dws.dws_conversion_1d",
+    ),
+    Table(
+        DWS_CATEGORY,
+        "dws",
+        "one row per (app_id, dt, category) with at least one event",
+        ("app_id", "dt", "category"),
+        (DWD_EVENTS,),
+        "spark_jobs.dws.dws_category_1d",
+    ),
+)
+
+BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+# Tables built from ODS by the daily run, in order (the ingest job writes the ODS/etl tables).
+DOWNSTREAM_BUILD_ORDER: tuple[str, ...] = (
+    DWD_EVENTS,
+    DWD_SESSIONS,
+    DWS_ACTIVE_USERS,
+    DWS_CONVERSION,
+    DWS_CATEGORY,
+)
+
+
+def get_table(name: str) -> Table:
+    """Look up a table by name.
+
+    Raises:
+        KeyError: unknown table, with the list of known ones.
+    """
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown table {name!r}; known: {', '.join(BY_NAME)}") from None
