@@ -8,6 +8,11 @@ Writes are idempotent by construction:
   table yet (used by ingestion, where a crashed run may be retried).
 
 Tables live at ``<LAKEHOUSE_ROOT>/<layer>/<table>`` and are partitioned by ``dt`` (DATE, UTC).
+
+Write-audit-publish: with ``stage=True`` a build writes its partitions to a staging twin at
+``<LAKEHOUSE_ROOT>/staging/<layer>/<table>`` that no reader uses; the check validates the staged
+partitions and :func:`publish_partitions` then copies them into the published table with the same
+``replaceWhere``. A failed check never touches the published table.
 """
 
 from __future__ import annotations
@@ -25,30 +30,38 @@ from spark_jobs.tables import get_table
 log = logging.getLogger("lakehouse")
 
 
-def table_path(settings: Settings, table: str) -> str:
-    """Location of ``table`` under the lakehouse root."""
-    return settings.table_path(get_table(table).layer, table)
+def table_path(settings: Settings, table: str, staged: bool = False) -> str:
+    """Location of ``table`` (or of its staging twin) under the lakehouse root."""
+    layer = get_table(table).layer
+    return settings.table_path(f"staging/{layer}" if staged else layer, table)
 
 
-def table_exists(spark: SparkSession, settings: Settings, table: str) -> bool:
-    """True when a Delta table is at the table's location."""
+def table_exists(spark: SparkSession, settings: Settings, table: str, staged: bool = False) -> bool:
+    """True when a Delta table is at the table's (or its staging twin's) location."""
     from delta.tables import DeltaTable
 
-    return DeltaTable.isDeltaTable(spark, table_path(settings, table))
+    return DeltaTable.isDeltaTable(spark, table_path(settings, table, staged))
 
 
-def read_table(spark: SparkSession, settings: Settings, table: str) -> DataFrame:
+def read_table(
+    spark: SparkSession, settings: Settings, table: str, staged: bool = False
+) -> DataFrame:
     """The whole table; an empty DataFrame with the declared schema when it does not exist yet."""
-    if not table_exists(spark, settings, table):
+    if not table_exists(spark, settings, table, staged):
         return spark.createDataFrame([], SCHEMAS[table])
-    return spark.read.format("delta").load(table_path(settings, table))
+    return spark.read.format("delta").load(table_path(settings, table, staged))
 
 
 def read_partitions(
-    spark: SparkSession, settings: Settings, table: str, start: dt.date, end: dt.date
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    staged: bool = False,
 ) -> DataFrame:
     """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned)."""
-    return read_table(spark, settings, table).where(F.col("dt").between(start, end))
+    return read_table(spark, settings, table, staged).where(F.col("dt").between(start, end))
 
 
 def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
@@ -59,12 +72,18 @@ def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
 
 
 def replace_partitions(
-    df: DataFrame, settings: Settings, table: str, start: dt.date, end: dt.date
+    df: DataFrame,
+    settings: Settings,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
 ) -> int:
     """Replace the rows of ``table`` with ``start <= dt <= end`` by ``df`` (Delta replaceWhere).
 
     ``df`` is conformed to the declared schema first. Partitions outside the range are untouched;
-    a partition in the range for which ``df`` has no rows ends up empty.
+    a partition in the range for which ``df`` has no rows ends up empty. With ``stage=True`` the
+    staging twin is written instead of the published table.
 
     Returns:
         Rows written (from the Delta commit's metrics, no extra Spark action).
@@ -73,7 +92,7 @@ def replace_partitions(
         pyspark.errors.AnalysisException: a row of ``df`` lies outside the range
             (``DELTA_REPLACE_WHERE_MISMATCH``) or the schema differs from the table's.
     """
-    path = table_path(settings, table)
+    path = table_path(settings, table, staged=stage)
     predicate = f"dt >= DATE'{start.isoformat()}' AND dt <= DATE'{end.isoformat()}'"
     (
         conform(df, SCHEMAS[table])
@@ -84,8 +103,26 @@ def replace_partitions(
         .save(path)
     )
     written = int(_last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
-    log.info("  wrote %-28s dt %s..%s rows=%d", table, start, end, written)
+    where = "staging" if stage else "table"
+    log.info("  wrote %s %-28s dt %s..%s rows=%d", where, table, start, end, written)
     return written
+
+
+def publish_partitions(
+    spark: SparkSession, settings: Settings, table: str, start: dt.date, end: dt.date
+) -> int:
+    """Copy the staged partitions ``[start, end]`` into the published table (replaceWhere).
+
+    Returns:
+        Rows published.
+
+    Raises:
+        FileNotFoundError: nothing was staged for the table.
+    """
+    if not table_exists(spark, settings, table, staged=True):
+        raise FileNotFoundError(f"no staged data for {table}: run its build with staging first")
+    staged = read_partitions(spark, settings, table, start, end, staged=True)
+    return replace_partitions(staged, settings, table, start, end)
 
 
 def insert_new_rows(df: DataFrame, settings: Settings, table: str, keys: tuple[str, ...]) -> int:

@@ -77,13 +77,20 @@ def days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
 
 
 def run_build(
-    table: str, build: BuildFn, spark, settings: Settings, start: dt.date, end: dt.date
+    table: str,
+    build: BuildFn,
+    spark,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
 ) -> int:
-    """Run one table's ``build`` with progress lines (layer, table, range, rows, seconds)."""
+    """Run one table's ``build(spark, settings, start, end, stage=)`` with progress lines
+    (layer, table, window, rows, seconds)."""
     layer = get_table(table).layer
     log.info("%s %-28s dt %s..%s building", layer.upper(), table, start, end)
     began = time.monotonic()
-    rows = build(spark, settings, start, end)
+    rows = build(spark, settings, start, end, stage=stage)
     log.info(
         "%s %-28s dt %s..%s done rows=%d in %.1fs",
         layer.upper(),
@@ -97,22 +104,31 @@ def run_build(
 
 
 def run_job(table: str, build: BuildFn, argv: list[str] | None = None) -> int:
-    """Entry point of a job module: parse dates, start Spark, build, return the exit code.
+    """Entry point of a job module: parse dates, start Spark, plan, build, return the exit code.
+
+    ``--start/--end`` (or ``--ds``) is the run range; the table's rewrite window comes from
+    :func:`spark_jobs.common.plan.plan_rebuild` (the range plus late-data and session
+    neighbours). ``--stage`` writes the staging twin (write-audit-publish) instead of the table.
 
     Returns:
         0 on success, 1 when the build raised (the error is logged with its traceback).
     """
+    from spark_jobs.common.plan import plan_rebuild
     from spark_jobs.common.spark import get_spark
 
     parser = argparse.ArgumentParser(prog=table, description=f"Build {table} for a date range.")
     add_date_arguments(parser)
+    parser.add_argument(
+        "--stage", action="store_true", help="write the staging twin (publish after the check)"
+    )
     args = parser.parse_args(argv)
     start, end = resolve_dates(args)
     configure_logging()
     settings = load_settings()
     try:
         spark = get_spark(f"lakehouse:{table}", settings)
-        run_build(table, build, spark, settings, start, end)
+        first, last = plan_rebuild(spark, settings, start, end).window(table)
+        run_build(table, build, spark, settings, first, last, stage=args.stage)
     except Exception:
         log.exception("%s failed for %s..%s", table, start, end)
         return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
+    ArrayType,
     BooleanType,
     DateType,
     DecimalType,
@@ -101,6 +102,7 @@ INGEST_MANIFEST = StructType(
         _s("raw_records", LongType(), False),
         _s("ods_rows", LongType(), False),
         _s("rejected_rows", LongType(), False),
+        _s("event_dates", ArrayType(DateType(), False), False),  # ODS dt values it added to
         _s("etl_ingest_ts", TimestampType(), False),
         _s("dt", DateType(), False),  # arrival date (UTC), from the object key
     ]

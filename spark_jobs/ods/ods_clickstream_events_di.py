@@ -1,4 +1,4 @@
-"""ODS ingest: raw landing objects -> ``ods_clickstream_events_di`` + ``ods_clickstream_rejected_di``.
+"""ODS ingest: raw landing objects -> ODS events + rejected records + ingest manifest.
 
 Grain: one row per readable raw record (ODS) / per unreadable record or object (rejected).
 
@@ -145,7 +145,10 @@ def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
     ``reason``. ``ingest_ts`` (UTC) is stamped on every row.
     """
     readable = lines.where(F.col("read_error").isNull() & F.col("etl_source_schema").isNotNull())
-    parts = [adapter(readable.where(F.col("etl_source_schema") == name)) for name, adapter in ADAPTERS.items()]
+    parts = [
+        adapter(readable.where(F.col("etl_source_schema") == name))
+        for name, adapter in ADAPTERS.items()
+    ]
     unreadable = lines.where(
         F.col("read_error").isNotNull() | F.col("etl_source_schema").isNull()
     ).withColumn(
@@ -231,10 +234,13 @@ def ingest(
             F.count(F.when(F.col("reason").isNull(), 1)).alias("good"),
             F.first("etl_source_schema", ignorenulls=True).alias("schema"),
             F.first("object_size_bytes").alias("size"),
+            F.array_sort(
+                F.collect_set(F.when(F.col("reason").isNull(), F.to_date("event_ts")))
+            ).alias("event_dates"),
         )
         .collect()
     }
-    event_dates = sorted(r[0] for r in good.select("dt").distinct().collect())
+    event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
     counts = reconcile(spark, settings, list(infos), event_dates)
     manifest_rows = []
     bad = []
@@ -244,8 +250,19 @@ def ingest(
         if raw != ods_rows + rejected_rows:
             bad.append(f"{uri}: raw {raw} != ods {ods_rows} + rejected {rejected_rows}")
         manifest_rows.append(
-            (uri, info.stream, info.layout, per_object[uri]["schema"], per_object[uri]["size"],
-             raw, ods_rows, rejected_rows, ingest_ts, info.arrival_date)
+            (
+                uri,
+                info.stream,
+                info.layout,
+                per_object[uri]["schema"],
+                per_object[uri]["size"],
+                raw,
+                ods_rows,
+                rejected_rows,
+                per_object[uri]["event_dates"],
+                ingest_ts,
+                info.arrival_date,
+            )
         )
     lines.unpersist()
     parsed.unpersist()
@@ -254,7 +271,9 @@ def ingest(
     from spark_jobs.common.schemas import INGEST_MANIFEST
 
     delta_io.insert_new_rows(
-        spark.createDataFrame(manifest_rows, INGEST_MANIFEST), settings, T.INGEST_MANIFEST,
+        spark.createDataFrame(manifest_rows, INGEST_MANIFEST),
+        settings,
+        T.INGEST_MANIFEST,
         ("etl_source_object",),
     )
     result.objects = len(new)
@@ -287,7 +306,9 @@ def reconcile(
     ods = delta_io.read_table(spark, settings, T.ODS_EVENTS)
     if event_dates:
         ods = ods.where(F.col("dt").isin(event_dates))
-    ods_counts = ods.join(F.broadcast(objs), "etl_source_object").groupBy("etl_source_object").count()
+    ods_counts = (
+        ods.join(F.broadcast(objs), "etl_source_object").groupBy("etl_source_object").count()
+    )
     rej_counts = (
         delta_io.read_table(spark, settings, T.ODS_REJECTED)
         .join(F.broadcast(objs), "etl_source_object")

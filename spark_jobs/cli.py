@@ -1,0 +1,223 @@
+"""The ``lakehouse`` command line.
+
+Commands::
+
+    lakehouse setup                       fetch Delta jars into .cache/, write .cache/spark-conf/
+    lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
+    lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected)
+    lakehouse build --table T --ds D      rebuild one table's partitions for a run range
+    lakehouse publish --table T --ds D    publish a staged build (write-audit-publish)
+    lakehouse run --landing URI --ds D    ingest + rebuild everything affected (late data too)
+    lakehouse validate --table T --ds D   Great Expectations suite of a table
+    lakehouse report                      HTML report under <root>/reports/
+    lakehouse demo                        replay the real datasets, run them, summary + report
+
+Dates are UTC; ``--ds D`` or ``--start D --end D`` (inclusive). Exit code 0 on success, 1 on a
+failed job or check, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+
+from spark_jobs import tables as T
+from spark_jobs.common.jobframe import add_date_arguments, configure_logging, resolve_dates
+from spark_jobs.landing.layouts import FIREHOSE, KAFKA, LAYOUTS
+from spark_jobs.settings import PROJECT_DIR, load_settings
+
+log = logging.getLogger("lakehouse")
+
+#: what ``lakehouse demo`` replays: dataset -> landing layout (one of each layout)
+DEMO_DATASETS = {"online_retail": FIREHOSE, "rees46": KAFKA}
+
+
+def _spark(settings, name: str):
+    from spark_jobs.common.spark import get_spark
+
+    return get_spark(f"lakehouse:{name}", settings)
+
+
+def cmd_setup(args: argparse.Namespace) -> int:
+    from spark_jobs.common.spark import CACHE_DIR, fetch_jars, write_spark_defaults
+
+    settings = load_settings()
+    jars = fetch_jars(settings, with_s3=args.with_s3)
+    log.info("SETUP %d jars cached under %s", len(jars), CACHE_DIR)
+    conf = write_spark_defaults(CACHE_DIR / "spark-conf", settings)
+    log.info("SETUP spark-submit defaults: SPARK_CONF_DIR=%s", conf.parent)
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from spark_jobs.landing.replay import replay
+
+    start, end = (args.start, args.end) if args.start or args.end else (None, None)
+    summary = replay(
+        args.dataset, args.to, args.layout, start, end, args.data_dir, compress=not args.plain
+    )
+    print(
+        f"{summary.dataset}: {summary.records} records in {summary.objects} {summary.layout} "
+        f"objects; event dates {summary.first_event_date}..{summary.last_event_date}, "
+        f"arrival dates {summary.first_arrival_date}..{summary.last_arrival_date}"
+    )
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from spark_jobs.ods.ods_clickstream_events_di import ingest
+
+    settings = load_settings()
+    start, end = resolve_dates(args)
+    ingest(_spark(settings, "ingest"), settings, args.landing, start, end)
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from spark_jobs.common.jobframe import run_build
+    from spark_jobs.common.plan import plan_rebuild
+    from spark_jobs.pipeline import build_function
+
+    settings = load_settings()
+    start, end = resolve_dates(args)
+    spark = _spark(settings, args.table)
+    first, last = plan_rebuild(spark, settings, start, end).window(args.table)
+    run_build(args.table, build_function(args.table), spark, settings, first, last, args.stage)
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from spark_jobs.common.delta_io import publish_partitions
+    from spark_jobs.common.plan import plan_rebuild
+
+    settings = load_settings()
+    start, end = resolve_dates(args)
+    spark = _spark(settings, f"publish {args.table}")
+    first, last = plan_rebuild(spark, settings, start, end).window(args.table)
+    publish_partitions(spark, settings, args.table, first, last)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from spark_jobs.pipeline import run_pipeline
+
+    settings = load_settings()
+    start, end = resolve_dates(args)
+    run_pipeline(_spark(settings, "run"), settings, args.landing, start, end)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from spark_jobs.quality.validate import run_validate_command
+
+    return run_validate_command(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from spark_jobs.report import write_report
+
+    settings = load_settings()
+    path = write_report(_spark(settings, "report"), settings)
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from spark_jobs.landing.replay import replay
+    from spark_jobs.pipeline import run_pipeline
+    from spark_jobs.report import print_summary, write_report
+
+    settings = load_settings()
+    landing = Path(args.landing)
+    spark = None
+    for dataset, layout in DEMO_DATASETS.items():
+        summary = replay(dataset, str(landing / dataset), layout, data_dir=args.data_dir)
+        spark = spark or _spark(settings, "demo")
+        run_pipeline(
+            spark,
+            settings,
+            str(landing / dataset),
+            summary.first_event_date,
+            summary.last_arrival_date,
+        )
+    print_summary(spark, settings)
+    path = write_report(spark, settings)
+    print(f"\nReport: {path}\nOpen it in a browser (file://{path}).")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse tree of the ``lakehouse`` command."""
+    parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("setup", help="fetch jars into the project cache; write spark defaults")
+    p.add_argument("--with-s3", action="store_true", help="also fetch hadoop-aws for s3a://")
+    p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("replay", help="write a real dataset as raw landing objects")
+    p.add_argument("dataset", choices=["online_retail", "rees46", "otto"])
+    p.add_argument("--to", required=True, help="landing URI: local folder or s3://bucket/prefix")
+    p.add_argument("--layout", choices=LAYOUTS, default=FIREHOSE)
+    p.add_argument("--start", type=dt.date.fromisoformat, help="first event date (UTC)")
+    p.add_argument("--end", type=dt.date.fromisoformat, help="last event date (UTC)")
+    p.add_argument("--data-dir", help="datasets folder (default LAKEHOUSE_DATA_DIR or ./data)")
+    p.add_argument("--plain", action="store_true", help="write uncompressed objects")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("ingest", help="ingest raw objects that arrived on the dates into ODS")
+    p.add_argument("--landing", required=True)
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_ingest)
+
+    downstream = list(T.DOWNSTREAM_BUILD_ORDER)
+    p = sub.add_parser("build", help="rebuild one table's partitions for a run range")
+    p.add_argument("--table", required=True, choices=downstream)
+    p.add_argument("--stage", action="store_true", help="write the staging twin")
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("publish", help="publish a table's staged partitions")
+    p.add_argument("--table", required=True, choices=downstream)
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("run", help="ingest new objects and rebuild everything affected")
+    p.add_argument("--landing", required=True)
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="run a table's Great Expectations suite")
+    p.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    p.add_argument("--staged", action="store_true", help="validate the staging twin")
+    p.add_argument("--publish", action="store_true", help="publish the staged data if it passes")
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("report", help="write the HTML report from the DWS tables")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("demo", help="replay the real datasets, run them, print a summary")
+    p.add_argument("--landing", default=str(PROJECT_DIR / "landing"), help="landing folder")
+    p.add_argument("--data-dir", help="datasets folder")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point. Returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    configure_logging(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return args.func(args)
+    except Exception:
+        log.exception("lakehouse %s failed", args.command)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
