@@ -71,6 +71,12 @@ def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
     return dict(row["operationMetrics"] or {}) if row else {}
 
 
+def _one_file_per_partition(df: DataFrame) -> DataFrame:
+    """Cluster rows by ``dt`` before writing: each ``dt`` is written by one task, so a partition
+    gets one file per write instead of one per input task (no small-files problem)."""
+    return df.repartition("dt")
+
+
 def replace_partitions(
     df: DataFrame,
     settings: Settings,
@@ -95,7 +101,7 @@ def replace_partitions(
     path = table_path(settings, table, staged=stage)
     predicate = f"dt >= DATE'{start.isoformat()}' AND dt <= DATE'{end.isoformat()}'"
     (
-        conform(df, SCHEMAS[table])
+        _one_file_per_partition(conform(df, SCHEMAS[table]))
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", predicate)
@@ -138,7 +144,7 @@ def insert_new_rows(df: DataFrame, settings: Settings, table: str, keys: tuple[s
 
     spark = df.sparkSession
     path = table_path(settings, table)
-    source = conform(df, SCHEMAS[table])
+    source = _one_file_per_partition(conform(df, SCHEMAS[table]))
     if not table_exists(spark, settings, table):
         source.write.format("delta").mode("append").partitionBy("dt").save(path)
         return int(_last_commit_metrics(spark, path).get("numOutputRows", 0))

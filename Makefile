@@ -1,0 +1,23 @@
+# The README's commands. `make demo` sets everything up and runs the main job; `make test` runs
+# the tests (also what CI runs).
+.PHONY: setup demo test lint bench airflow-up airflow-down clean
+
+setup:
+	./scripts/setup.sh
+
+demo: setup
+	.venv/bin/lakehouse demo
+
+test: setup
+	.venv/bin/ruff check spark_jobs dags tests bench
+	.venv/bin/python -m pytest -q
+
+lint: setup
+	.venv/bin/ruff check spark_jobs dags tests bench
+	.venv/bin/ruff format --check spark_jobs dags tests bench
+
+bench: setup
+	.venv/bin/python bench/benchmark.py
+
+clean:
+	rm -rf lakehouse landing .pytest_cache

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up on a fresh machine: Python venv with pinned packages,
+# Delta Lake jars from Maven Central into .cache/, spark-submit defaults. A second run with
+# nothing changed takes seconds and needs no network.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3.11}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "setup: $PYTHON not found (Python 3.11 is required)" >&2
+  exit 1
+fi
+if ! command -v java >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Java 17 (openjdk-17-jre-headless)"
+    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  else
+    echo "setup: Java 17 is required (e.g. apt-get install openjdk-17-jre-headless)" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=".venv/.installed-$(cat requirements.lock pyproject.toml | sha1sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "setup: installing pinned packages (requirements.lock); the first time takes a few minutes"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+.venv/bin/lakehouse setup

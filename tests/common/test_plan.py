@@ -1,0 +1,45 @@
+"""Rebuild planning: which dt partitions each table rewrites (pure function, hand-computed)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from spark_jobs import tables as T
+from spark_jobs.common.plan import compute_plan
+from spark_jobs.settings import Settings
+
+D = dt.date
+
+
+def test_on_time_daily_run_rebuilds_the_day_and_the_day_before_for_sessions():
+    plan = compute_plan(
+        D(2024, 3, 10), D(2024, 3, 10), [D(2024, 3, 10)], D(2024, 3, 10), Settings()
+    )
+    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 10), D(2024, 3, 10))
+    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 9), D(2024, 3, 10))  # +1 clipped to data
+    assert plan.too_late == ()
+
+
+def test_late_object_pulls_the_window_back_to_its_event_date():
+    # run for D+2 ingests an object with events of D (late) and D+2
+    plan = compute_plan(
+        D(2024, 3, 12), D(2024, 3, 12), [D(2024, 3, 10), D(2024, 3, 12)], D(2024, 3, 12), Settings()
+    )
+    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 10), D(2024, 3, 12))
+    assert plan.window(T.DWD_SESSIONS) == (D(2024, 3, 9), D(2024, 3, 12))
+
+
+def test_backfill_in_the_middle_of_the_data_rewrites_the_next_day_for_sessions():
+    plan = compute_plan(
+        D(2024, 3, 5), D(2024, 3, 6), [D(2024, 3, 5), D(2024, 3, 6)], D(2024, 3, 31), Settings()
+    )
+    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 4), D(2024, 3, 7))
+    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 5), D(2024, 3, 6))
+
+
+def test_events_older_than_the_lookback_are_reported_not_rebuilt():
+    settings = Settings(late_data_lookback_days=30)
+    old, ok = D(2024, 1, 1), D(2024, 2, 20)
+    plan = compute_plan(D(2024, 3, 1), D(2024, 3, 1), [old, ok], D(2024, 3, 1), settings)
+    assert plan.too_late == (old,)
+    assert plan.window(T.DWS_ACTIVE_USERS) == (ok, D(2024, 3, 1))

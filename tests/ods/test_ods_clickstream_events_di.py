@@ -1,0 +1,138 @@
+"""ODS parsing: each adapter's mapping and every rejection reason, against hand-written records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from decimal import Decimal
+
+import pytest
+
+from spark_jobs.ods.ods_clickstream_events_di import RAW_LINES, parse_records
+from spark_jobs.ods.ods_clickstream_events_di import _split_object as split_object
+
+pytestmark = pytest.mark.spark
+
+INGEST_TS = dt.datetime(2024, 1, 2, 3, 4, 5)
+OBJ = "s3a://landing/2024/01/02/03/web-1-2024-01-02-03-00-00-123e4567-e89b-12d3-a456-426614174000"
+
+
+def _parse(spark, schema: str, lines: list[str], stream: str = "web"):
+    rows = [(OBJ, stream, schema, n, line, None, 100) for n, line in enumerate(lines, start=1)]
+    parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS)
+    return {r.etl_source_line: r for r in parsed.collect()}
+
+
+def test_canonical_record_is_typed(spark):
+    line = (
+        '{"event_id":"e1","app_id":"shop","event_ts":"2024-01-02T03:04:05.678Z",'
+        '"event_name":"view","event_type":"product_view","user_id":"42","product_id":"p1",'
+        '"category":"toys","brand":"acme","price":12.5,"quantity":2,"ip":"1.2.3.4",'
+        '"attributes":{"k":"v"}}'
+    )
+    r = _parse(spark, "canonical", [line])[1]
+    assert r.reason is None
+    assert (r.event_id, r.app_id, r.user_id, r.event_type, r.event_name) == (
+        "e1",
+        "shop",
+        "42",
+        "product_view",
+        "view",
+    )
+    assert r.event_ts == dt.datetime(2024, 1, 2, 3, 4, 5, 678000)
+    assert (r.price, r.quantity, r.category, r.brand) == (Decimal("12.5000"), 2, "toys", "acme")
+    assert r.attributes == {"k": "v"}
+    assert r.etl_ingest_ts == INGEST_TS
+
+
+def test_canonical_defaults_app_to_stream_and_unknown_type_to_other(spark):
+    line = '{"event_id":"e1","event_ts":"2024-01-02 03:04:05","event_type":"wishlist"}'
+    r = _parse(spark, "canonical", [line], stream="mobile")[1]
+    assert (r.reason, r.app_id, r.event_type) == (None, "mobile", "other")
+    assert r.event_ts == dt.datetime(2024, 1, 2, 3, 4, 5)  # no zone -> UTC
+
+
+def test_msk_clickstream_lab_record(spark):
+    line = (
+        '{"ip":"66.249.1.7","eventtimestamp":1704164645000,"devicetype":"mobile",'
+        '"event_type":"add_to_cart","product_type":"Electronics","userid":1234,'
+        '"globalseq":99,"prevglobalseq":98}'
+    )
+    r = _parse(spark, "msk_clickstream_lab", [line], stream="clickstream")[1]
+    assert r.reason is None
+    assert r.event_id == "clickstream-99"
+    assert r.event_ts == dt.datetime(2024, 1, 2, 3, 4, 5)  # 1704164645 s = 2024-01-02 03:04:05Z
+    assert (r.user_id, r.event_type, r.category, r.device_type, r.ip) == (
+        "1234",
+        "add_to_cart",
+        "Electronics",
+        "mobile",
+        "66.249.1.7",
+    )
+    assert r.attributes == {"globalseq": "99", "prevglobalseq": "98"}
+
+
+def test_backend_behaviour_record_and_error_message_makes_an_error_event(spark):
+    ok = (
+        '{"eventId":"b1","action":"cart","userId":"u7","objectId":"sku-1","bizId":"o-9",'
+        '"errorMsg":"","createdAt":"2024-01-02T03:04:05+01:00"}'
+    )
+    failed = (
+        '{"eventId":"b2","action":"pay","userId":"u7","objectId":"sku-1","bizId":"o-9",'
+        '"errorMsg":"card declined","createdAt":1704164645000}'
+    )
+    got = _parse(spark, "backend_behaviour", [ok, failed], stream="orders")
+    assert got[1].reason is None and got[2].reason is None
+    assert (got[1].event_type, got[1].product_id, got[1].error_msg) == (
+        "add_to_cart",
+        "sku-1",
+        None,
+    )
+    assert got[1].event_ts == dt.datetime(2024, 1, 2, 2, 4, 5)  # +01:00 -> UTC
+    assert (got[2].event_type, got[2].event_name, got[2].error_msg) == (
+        "error",
+        "pay",
+        "card declined",
+    )
+    assert got[2].attributes == {"biz_id": "o-9"}
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"event_id":"e1","event_ts":', "malformed JSON"),
+        ("[1, 2]", "malformed JSON"),
+        ('{"eventId":"x","action":"view"}', "unknown schema: expected canonical"),
+        ('{"event_ts":"2024-01-02T00:00:00Z","event_type":"x"}', "missing event id"),
+        ('{"event_id":"e1","event_type":"purchase"}', "missing event time"),
+        ('{"event_id":"e1","event_ts":"yesterday"}', "unparseable event time: 'yesterday'"),
+        ('{"event_id":"e1","event_ts":"2024-01-02","price":"abc"}', "unparseable price: 'abc'"),
+        ('{"event_id":"e1","event_ts":"2024-01-02","quantity":"2x"}', "unparseable quantity: '2x'"),
+        ('{"event_id":"e1","event_ts":"2024-01-02","price":-1.5}', "negative price"),
+    ],
+)
+def test_bad_records_get_their_reason(spark, line, reason):
+    assert _parse(spark, "canonical", [line])[1].reason == reason
+
+
+def test_stream_without_adapter_is_rejected_with_reason(spark):
+    rows = [(OBJ, "mystery", None, 1, '{"a":1}', None, 10)]
+    parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS).first()
+    assert parsed.reason == "no adapter configured for stream mystery"
+
+
+def test_truncated_gzip_object_is_one_unreadable_row():
+    body = gzip.compress(b'{"event_id":"e1"}\n' * 100)
+    row = {"path": OBJ + ".gz", "content": body[: len(body) // 2]}
+    out = list(split_object(row, {"web": "canonical"}))
+    assert len(out) == 1
+    obj, stream, schema, line, raw, error, size = out[0]
+    assert (obj, line, raw) == (OBJ + ".gz", None, None)
+    assert error.startswith("unreadable object")
+    assert size == len(body) // 2
+
+
+def test_object_lines_are_numbered_and_blank_lines_skipped():
+    row = {"path": OBJ, "content": b'{"a":1}\n\n{"b":2}\n'}
+    out = list(split_object(row, {"web": "canonical"}))
+    assert [(o[3], o[4]) for o in out] == [(1, '{"a":1}'), (3, '{"b":2}')]
