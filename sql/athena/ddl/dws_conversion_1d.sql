@@ -1,0 +1,11 @@
+-- dws_conversion_1d: one row per (app_id, dt): sessions starting on dt and the ordered funnel.
+-- Key: (app_id, dt); partitioned by dt (DATE, UTC).
+--
+-- Athena (engine v3) reads Delta Lake natively: columns, types and the dt partitioning come
+-- from the table's Delta transaction log and are kept in sync in the Glue catalog, so this
+-- statement has no column list (Athena rejects one for Delta). Replace ${LAKE_BUCKET} with the
+-- lakehouse root without its scheme (bucket or bucket/prefix) and run it in the Athena database
+-- that BI uses (see sql/README.md).
+CREATE EXTERNAL TABLE dws_conversion_1d
+LOCATION 's3://${LAKE_BUCKET}/dws/dws_conversion_1d/'
+TBLPROPERTIES ('table_type' = 'DELTA');
