@@ -122,10 +122,38 @@ def _split_object(row, adapter_by_stream: dict[str, str | None]):
             yield (path, info.stream, adapter, number, text, "invalid UTF-8", size)
 
 
+def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
+    """``mapInArrow`` body: batches of (path, content) -> Arrow batches of :data:`RAW_LINES`."""
+    import pyarrow as pa
+
+    names = RAW_LINES.names
+    arrow_schema = pa.schema(
+        [
+            ("etl_source_object", pa.string()),
+            ("stream", pa.string()),
+            ("etl_source_schema", pa.string()),
+            ("etl_source_line", pa.int32()),
+            ("raw_line", pa.string()),
+            ("read_error", pa.string()),
+            ("object_size_bytes", pa.int64()),
+        ]
+    )
+    for batch in batches:
+        paths = batch.column("path").to_pylist()
+        contents = batch.column("content").to_pylist()
+        for path, content in zip(paths, contents, strict=True):
+            rows = list(_split_object({"path": path, "content": content}, adapter_by_stream))
+            columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
+            yield pa.RecordBatch.from_arrays(
+                [pa.array(col, type=f.type) for col, f in zip(columns, arrow_schema, strict=True)],
+                schema=arrow_schema,
+            )
+
+
 def read_raw_lines(
     spark: SparkSession, objects: list[str], adapter_by_stream: dict[str, str | None]
 ) -> DataFrame:
-    """Read whole objects (``binaryFile``) and split them into lines.
+    """Read whole objects (``binaryFile``) and split them into lines (Arrow-vectorised).
 
     Returns:
         :data:`RAW_LINES` columns: one row per non-blank line (1-based ``etl_source_line``), or
@@ -134,8 +162,7 @@ def read_raw_lines(
     if not objects:
         return spark.createDataFrame([], RAW_LINES)
     binary = spark.read.format("binaryFile").load(objects).select("path", "content")
-    rdd = binary.rdd.flatMap(lambda row: _split_object(row, adapter_by_stream))
-    return spark.createDataFrame(rdd, RAW_LINES)
+    return binary.mapInArrow(lambda it: _split_batches(it, adapter_by_stream), RAW_LINES)
 
 
 def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
