@@ -131,11 +131,18 @@ def publish_partitions(
     return replace_partitions(staged, settings, table, start, end)
 
 
-def insert_new_rows(df: DataFrame, settings: Settings, table: str, keys: tuple[str, ...]) -> int:
+def insert_new_rows(
+    df: DataFrame,
+    settings: Settings,
+    table: str,
+    keys: tuple[str, ...],
+    partitions: list[dt.date] | None = None,
+) -> int:
     """Insert the rows of ``df`` whose ``keys`` (and ``dt``) are not in ``table`` yet (MERGE).
 
-    Creates the table on first use. The merge condition includes ``dt`` so Delta prunes the
-    target to the partitions present in ``df``.
+    Creates the table on first use. ``partitions`` (the ``dt`` values present in ``df``, when
+    known) become a literal filter in the merge condition, so Delta reads only those partitions
+    of the target.
 
     Returns:
         Rows inserted.
@@ -148,9 +155,13 @@ def insert_new_rows(df: DataFrame, settings: Settings, table: str, keys: tuple[s
     if not table_exists(spark, settings, table):
         source.write.format("delta").mode("append").partitionBy("dt").save(path)
         return int(_last_commit_metrics(spark, path).get("numOutputRows", 0))
-    condition = " AND ".join(
-        ["t.dt = s.dt"] + [f"t.`{k}` <=> s.`{k}`" for k in keys]  # <=> : null-safe keys
-    )
+    clauses = ["t.dt = s.dt"] + [f"t.`{k}` <=> s.`{k}`" for k in keys]  # <=> : null-safe
+    if partitions is not None:
+        if not partitions:
+            return 0
+        listed = ", ".join(f"DATE'{d.isoformat()}'" for d in sorted(set(partitions)))
+        clauses.append(f"t.dt IN ({listed})")
+    condition = " AND ".join(clauses)
     (
         DeltaTable.forPath(spark, path)
         .alias("t")

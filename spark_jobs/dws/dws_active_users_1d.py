@@ -56,10 +56,13 @@ def aggregate_active_users(
         .withColumn("_end_dt", F.date_add("dt", F.col("_offset")))
         .where(F.col("_end_dt").between(start, end))
     )
-    rolling = fanned.groupBy("app_id", F.col("_end_dt").alias("dt")).agg(
-        F.countDistinct(F.when(F.col("_offset") == 0, F.col("user_id"))).alias("dau"),
-        F.countDistinct(F.when(F.col("_offset") < WAU_DAYS, F.col("user_id"))).alias("wau"),
-        F.countDistinct("user_id").alias("mau"),
+    # one row per (user, window end) with the user's most recent active day in that window:
+    # counting these rows is a distinct count of users without a DISTINCT aggregate
+    latest = fanned.groupBy("app_id", "user_id", "_end_dt").agg(F.min("_offset").alias("_age"))
+    rolling = latest.groupBy("app_id", F.col("_end_dt").alias("dt")).agg(
+        F.count(F.when(F.col("_age") == 0, 1)).alias("dau"),
+        F.count(F.when(F.col("_age") < WAU_DAYS, 1)).alias("wau"),
+        F.count("*").alias("mau"),
     )
     daily_events = (
         window_events.where(F.col("dt").between(start, end)).groupBy("app_id", "dt").count()

@@ -66,9 +66,7 @@ def parse_object_key(key: str) -> LandingObject:
     for layout, pattern in ((FIREHOSE, _FIREHOSE_RE), (KAFKA, _KAFKA_RE)):
         match = pattern.search(key)
         if match:
-            hour = dt.datetime(
-                int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"])
-            )
+            hour = dt.datetime(int(match["y"]), int(match["m"]), int(match["d"]), int(match["h"]))
             return LandingObject(key, layout, match["stream"], hour, bool(match["gz"]))
     raise ValueError(f"not a Firehose or Kafka Connect S3 sink object key: {key}")
 
@@ -76,9 +74,7 @@ def parse_object_key(key: str) -> LandingObject:
 def firehose_key(stream: str, first_record_ts: dt.datetime, uuid: str, gzip: bool = True) -> str:
     """Key of a Firehose object whose buffer started at ``first_record_ts`` (naive UTC)."""
     t = first_record_ts
-    return (
-        f"{t:%Y/%m/%d/%H}/{stream}-1-{t:%Y-%m-%d-%H-%M-%S}-{uuid}" + (".gz" if gzip else "")
-    )
+    return f"{t:%Y/%m/%d/%H}/{stream}-1-{t:%Y-%m-%d-%H-%M-%S}-{uuid}" + (".gz" if gzip else "")
 
 
 def kafka_key(

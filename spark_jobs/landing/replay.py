@@ -1,4 +1,4 @@
-"""Replay a real dataset as raw landing objects, exactly as Firehose or the Kafka S3 sink write them.
+"""Replay a real dataset as raw landing objects, as Firehose or the Kafka S3 sink write them.
 
 Each source line becomes one event in the project's canonical event JSON (the schema the
 ``canonical`` ODS adapter reads):
@@ -279,7 +279,8 @@ def plan_objects(
             for index in range(0, len(batch), FIREHOSE_MAX_RECORDS):
                 chunk = batch[index : index + FIREHOSE_MAX_RECORDS]
                 object_uuid = uuid.uuid5(EVENT_ID_NAMESPACE, f"{stream}/{hour:%Y%m%d%H}/{index}")
-                yield firehose_key(stream, arrival_time(chunk[0]), str(object_uuid), compress), chunk
+                key = firehose_key(stream, arrival_time(chunk[0]), str(object_uuid), compress)
+                yield key, chunk
         return
     assert layout == KAFKA
     offsets = [0] * KAFKA_PARTITIONS

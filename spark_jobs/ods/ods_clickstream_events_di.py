@@ -249,10 +249,6 @@ def ingest(
     lines = read_raw_lines(spark, [uri for uri, _ in new], adapter_by_stream).persist()
     parsed = parse_records(lines, ingest_ts).persist()
     good, rejected = split_good_and_rejected(parsed, {u: i.arrival_date for u, i in infos.items()})
-    keys = ("etl_source_object", "etl_source_line")
-    delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys)
-    delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys)
-
     per_object = {
         r["etl_source_object"]: r
         for r in parsed.groupBy("etl_source_object")
@@ -268,6 +264,10 @@ def ingest(
         .collect()
     }
     event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
+    keys = ("etl_source_object", "etl_source_line")
+    delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys, event_dates)
+    arrival_dates = sorted({i.arrival_date for i in infos.values()})
+    delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys, arrival_dates)
     counts = reconcile(spark, settings, list(infos), event_dates)
     manifest_rows = []
     bad = []

@@ -1,0 +1,612 @@
+"""Great Expectations gates: validate a table's new partitions, then (optionally) publish them.
+
+One suite per table, stored as GX Core 1.x ``ExpectationSuite`` JSON in
+``expectations/<table>.json`` (file name = suite name = table name). The JSON is the definition:
+edit it there. Each suite is run on a Spark DataFrame handed over at run time (a Spark data
+source, a DataFrame asset, a whole-DataFrame batch definition, a validation definition and a
+checkpoint whose ``UpdateDataDocsAction`` renders Data Docs HTML under
+``<LAKEHOUSE_ROOT>/data_docs/`` (``index.html`` there). The GX context is ephemeral (nothing is
+written to the project directory); only its expectation-suite and validation-result stores are
+files, under ``<LAKEHOUSE_ROOT>/data_docs/.gx/``, so the Data Docs index lists every run.
+
+What every suite checks: the declared columns in order (``ExpectTableColumnsToMatchOrderedList``),
+each column's existence and Spark type, non-null for the columns declared NOT NULL, uniqueness of
+the registry key. Beyond that: ``event_type`` in ``schemas.EVENT_TYPES``, ``price >= 0`` and
+``dt = to_date(event_ts)`` (ODS, DWD events); sessions: ``0 <= duration_sec <= session cap``,
+end >= start, per-type counts adding up to ``event_cnt``, funnel flags implying earlier steps;
+``new_users <= dau <= wau <= mau`` and ``dau <= events``; funnel counts non-increasing
+(``sessions >= product_view_sessions >= add_to_cart_sessions >= purchase_sessions``),
+``purchase_sessions <= sessions_with_purchase <= sessions``, rates in [0, 1]; counts and revenue
+``>= 0``. Row rules across columns that no built-in expectation expresses are
+``UnexpectedRowsExpectation`` Spark SQL queries (``SELECT * FROM {batch} WHERE <broken>``).
+
+Which rows a check sees (:func:`validate_table`, dates inclusive, UTC):
+
+- DWD/DWS tables: the table's rewrite window for the run ``[start, end]``
+  (:func:`spark_jobs.common.plan.plan_rebuild`), from the published table or, with
+  ``staged=True``, from its staging twin (write-audit-publish);
+- ODS events and rejected records: the rows of the raw objects whose manifest arrival date
+  ``dt`` is in ``[start, end]`` (ODS partitions pruned to the manifest's ``event_dates``);
+- ``etl_ingest_manifest``: the rows of those objects, plus a ``recounted_records`` column (LongType)
+  = the object's rows counted in the ODS table + its rows counted in the rejected table. The suite
+  then expresses the reconciliation as ``ExpectColumnPairValuesToBeEqual(raw_records,
+  recounted_records)`` (a per-row comparison whose failures list the objects), and the manifest's
+  own arithmetic ``raw_records = ods_rows + rejected_rows`` as an ``UnexpectedRowsExpectation``
+  (a Spark SQL query returning the rows that do not add up). Counting in the tables, not trusting
+  the manifest's own columns, catches rows lost or doubled after the ingest wrote its manifest.
+
+``--staged`` applies to the DWD/DWS tables only: the ODS ingest writes the live ODS, rejected and
+manifest tables directly (idempotent MERGEs, reconciled before the manifest is written), so they
+have no staging twin; ``--staged`` on them is refused with exit code 2.
+
+Suite parameters: ``duration_sec``'s upper bound in the sessions suite is
+``{"$PARAMETER": "session_max_sec"}``, filled from :class:`~spark_jobs.settings.Settings` at run
+time, so the session cap is defined once (``LAKEHOUSE_SESSION_MAX_SEC``, 24 h by default).
+
+Type checks compare the Spark type class (``DecimalType``, ``MapType``...), not precision or
+element types; ``meta.declared_type`` in the JSON records the declared type in full.
+
+Command line (also ``lakehouse validate``)::
+
+    spark-submit spark_jobs/quality/validate.py --table T --start D --end D [--staged] [--publish]
+
+Exit codes: 0 all expectations passed (and, with ``--publish``, the staged partitions were
+published); 1 an expectation failed (nothing published) or an error; 2 bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from spark_jobs import tables as T
+from spark_jobs.common.jobframe import add_date_arguments, configure_logging, resolve_dates
+from spark_jobs.settings import PROJECT_DIR, Settings, load_settings
+
+log = logging.getLogger("lakehouse")
+
+#: where the suites live: ``<project>/expectations/<table>.json``
+EXPECTATIONS_DIR = PROJECT_DIR / "expectations"
+#: the derived column the manifest suite reconciles ``raw_records`` against
+RECOUNT_COLUMN = "recounted_records"
+#: GX object names inside the (ephemeral) context
+DATA_DOCS_SITE = "lakehouse_data_docs"
+_DATASOURCE = "lakehouse"
+#: how many unexpected values/rows a failure prints
+SAMPLE_ROWS = 5
+#: tables that have a staging twin (built by the DWD/DWS jobs)
+STAGED_TABLES: tuple[str, ...] = T.DOWNSTREAM_BUILD_ORDER
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    """One failed expectation of a validation run.
+
+    Attributes:
+        type: the expectation type, e.g. ``expect_column_values_to_be_unique``.
+        columns: the column(s) it is about (empty for table-level expectations).
+        description: the suite's description of the rule, if any.
+        unexpected_count: rows that broke the rule (None when not a row-level rule).
+        unexpected_percent: the same as a percent of the rows checked (None likewise).
+        observed_value: what a table-level rule observed (column list, type name, row count).
+        samples: up to :data:`SAMPLE_ROWS` unexpected rows (key columns and the columns involved)
+            or unexpected values.
+        error: the exception message when the expectation could not be evaluated.
+    """
+
+    type: str
+    columns: tuple[str, ...]
+    description: str | None
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    observed_value: Any
+    samples: tuple[Any, ...]
+    error: str | None = None
+
+    def describe(self) -> str:
+        """Multi-line text: the rule, how often it failed, sample rows."""
+        head = self.type + (f" [{', '.join(self.columns)}]" if self.columns else "")
+        facts = []
+        if self.unexpected_count is not None:
+            percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent else ""
+            facts.append(f"{self.unexpected_count} unexpected{percent}")
+        elif self.observed_value is not None:
+            facts.append(f"observed {_plain(self.observed_value)}")
+        if self.error:
+            facts.append(f"error: {self.error}")
+        if self.description:
+            facts.append(self.description)
+        lines = [f"  - {head}: " + "; ".join(facts)]
+        lines += [f"      sample: {_format_sample(s)}" for s in self.samples]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """Result of running one table's suite on one DataFrame.
+
+    Attributes:
+        table: table = suite name.
+        label: what was validated (published/staged, dates), also the Data Docs run name.
+        success: every expectation passed.
+        evaluated: expectations evaluated.
+        passed: expectations that passed.
+        failures: the failed ones.
+        docs_index: URL of the Data Docs ``index.html``.
+        window: ``(first, last)`` dt validated for DWD/DWS tables (what ``--publish`` publishes).
+    """
+
+    table: str
+    label: str
+    success: bool
+    evaluated: int
+    passed: int
+    failures: tuple[FailedExpectation, ...]
+    docs_index: str
+    window: tuple[dt.date, dt.date] | None = None
+
+    @property
+    def failed_types(self) -> set[str]:
+        """Types of the failed expectations (e.g. ``{"expect_column_values_to_be_unique"}``)."""
+        return {f.type for f in self.failures}
+
+    def report(self) -> str:
+        """Text for stdout: one PASS line, or a FAIL line with every failed expectation."""
+        status = "PASS" if self.success else "FAIL"
+        lines = [
+            f"{status} {self.table} ({self.label}): "
+            f"{self.passed}/{self.evaluated} expectations passed"
+        ]
+        lines += [f.describe() for f in self.failures]
+        lines.append(f"data docs: {self.docs_index}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Suites and the GX context
+
+
+def suite_path(table: str) -> Path:
+    """``expectations/<table>.json``."""
+    return EXPECTATIONS_DIR / f"{table}.json"
+
+
+def load_suite(table: str):
+    """The table's ``great_expectations.ExpectationSuite``, read from its JSON file.
+
+    Raises:
+        KeyError: unknown table.
+        FileNotFoundError: the suite file is missing.
+        ValueError: the file's suite name is not the table name.
+    """
+    gx = _import_gx()
+    T.get_table(table)
+    data = json.loads(suite_path(table).read_text())
+    if data.get("name") != table:
+        raise ValueError(f"{suite_path(table)}: suite name {data.get('name')!r} != {table!r}")
+    return gx.ExpectationSuite(
+        name=data["name"],
+        expectations=data.get("expectations", []),
+        meta=data.get("meta"),
+        notes=data.get("notes"),
+    )
+
+
+def suite_parameters(settings: Settings) -> dict[str, Any]:
+    """Values of the ``$PARAMETER`` references in the suites (named business constants)."""
+    return {"session_max_sec": settings.session_max_sec}
+
+
+def data_docs_uri(settings: Settings) -> str:
+    """``<LAKEHOUSE_ROOT>/data_docs`` (the Data Docs site; index.html at its top)."""
+    return f"{settings.lakehouse_root.rstrip('/')}/data_docs"
+
+
+def store_backend_config(uri: str, settings: Settings) -> dict[str, Any]:
+    """GX store-backend config for a folder: local filesystem, or S3 for ``s3://``/``s3a://``.
+
+    Raises:
+        ValueError: another URI scheme (GX stores support local folders and S3 here).
+    """
+    if uri.startswith(("s3a://", "s3://")):
+        bucket, _, prefix = uri.split("://", 1)[1].partition("/")
+        config: dict[str, Any] = {
+            "class_name": "TupleS3StoreBackend",
+            "bucket": bucket,
+            "prefix": prefix.strip("/"),
+        }
+        if settings.s3_endpoint:
+            config["boto3_options"] = {"endpoint_url": settings.s3_endpoint}
+        return config
+    if "://" in uri and not uri.startswith("file:"):
+        raise ValueError(f"Data Docs need a local or S3 lakehouse root, got {uri!r}")
+    path = uri.removeprefix("file://").removeprefix("file:")
+    return {"class_name": "TupleFilesystemStoreBackend", "base_directory": path}
+
+
+def _import_gx():
+    # No usage statistics (tests and jobs must not need the network); set before GX is imported.
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    return gx
+
+
+def _context(settings: Settings):
+    """Ephemeral GX context: suites and validation results as files under ``data_docs/.gx``,
+    everything else in memory; one Data Docs site at ``data_docs/``; progress bars off."""
+    gx = _import_gx()
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    docs = data_docs_uri(settings)
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    stores = defaults.stores
+    for name, folder in (
+        (defaults.expectations_store_name, "expectations"),
+        (defaults.validation_results_store_name, "validations"),
+    ):
+        stores[name]["store_backend"] = store_backend_config(f"{docs}/.gx/{folder}", settings)
+    config = DataContextConfig(
+        store_backend_defaults=defaults,
+        stores=stores,
+        data_docs_sites={
+            DATA_DOCS_SITE: {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                "store_backend": store_backend_config(docs, settings),
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a suite on a DataFrame
+
+
+def validate_dataframe(df, table: str, settings: Settings, label: str) -> ValidationOutcome:
+    """Run ``table``'s suite on ``df`` and render Data Docs under ``<root>/data_docs/``.
+
+    Args:
+        df: the rows to check, with the table's declared columns (plus ``recounted_records``
+            for ``etl_ingest_manifest``, see :func:`manifest_with_recounts`).
+        table: table name = suite name.
+        settings: lakehouse root (Data Docs) and the suite parameters.
+        label: what is validated, e.g. ``"staged dt 2024-01-01..2024-01-03"``; the Data Docs
+            run name is ``"<table> <label>"``.
+
+    Returns:
+        The outcome; failures carry up to :data:`SAMPLE_ROWS` unexpected rows identified by the
+        table's keys (and ``dt``).
+
+    Raises:
+        KeyError: unknown table. FileNotFoundError: its suite file is missing.
+    """
+    gx = _import_gx()
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    suite = load_suite(table)
+    context = _context(settings)
+    suite = context.suites.add_or_update(suite)
+    batch_definition = (
+        context.data_sources.add_spark(_DATASOURCE)
+        .add_dataframe_asset(table)
+        .add_batch_definition_whole_dataframe(table)
+    )
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=table, data=batch_definition, suite=suite)
+    )
+    # columns that identify a sample row: the table's keys, and dt
+    index_columns = list(
+        dict.fromkeys(c for c in (*T.get_table(table).keys, "dt") if c in df.columns)
+    )
+    checkpoint = context.checkpoints.add(
+        gx.Checkpoint(
+            name=table,
+            validation_definitions=[definition],
+            actions=[
+                gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DATA_DOCS_SITE])
+            ],
+            result_format={
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": SAMPLE_ROWS,
+                "unexpected_index_column_names": index_columns,
+                "include_unexpected_rows": False,
+            },
+        )
+    )
+    run_id = RunIdentifier(run_name=f"{table} {label}", run_time=dt.datetime.now(dt.UTC))
+    result = checkpoint.run(
+        batch_parameters={"dataframe": df},
+        expectation_parameters=suite_parameters(settings),
+        run_id=run_id,
+    )
+    (validation,) = result.run_results.values()
+    failures = tuple(_failure(r, df, index_columns) for r in validation.results if not r.success)
+    stats = validation.statistics
+    urls = context.get_docs_sites_urls(site_name=DATA_DOCS_SITE, only_if_exists=False)
+    return ValidationOutcome(
+        table=table,
+        label=label,
+        success=bool(validation.success),
+        evaluated=int(stats["evaluated_expectations"]),
+        passed=int(stats["successful_expectations"]),
+        failures=failures,
+        docs_index=urls[0]["site_url"] if urls else data_docs_uri(settings) + "/index.html",
+    )
+
+
+def _failure(result, df, index_columns: list[str]) -> FailedExpectation:
+    """A failed ``ExpectationValidationResult`` -> :class:`FailedExpectation` with samples."""
+    config = result.expectation_config
+    kwargs = dict(config.kwargs)
+    columns: list[str] = []
+    for key in ("column", "column_A", "column_B"):
+        if isinstance(kwargs.get(key), str):
+            columns.append(kwargs[key])
+    columns += (
+        list(kwargs.get("column_list") or [])
+        if config.type.startswith(("expect_compound", "expect_multicolumn", "expect_select"))
+        else []
+    )
+    info = result.result or {}
+    samples: list[Any] = list(
+        info.get("partial_unexpected_index_list") or info.get("partial_unexpected_list") or []
+    )[:SAMPLE_ROWS]
+    error = _exception_message(result.exception_info)
+    unexpected_count, observed = info.get("unexpected_count"), info.get("observed_value")
+    if config.type == "unexpected_rows_expectation" and not error:
+        # its observed value is the number of rows the query returned: fetch a few of them
+        unexpected_count, observed = observed, None
+        samples = _query_samples(df, kwargs["unexpected_rows_query"], index_columns)
+    return FailedExpectation(
+        type=config.type,
+        columns=tuple(columns),
+        description=config.description,
+        unexpected_count=unexpected_count,
+        unexpected_percent=info.get("unexpected_percent"),
+        observed_value=observed,
+        samples=tuple(samples),
+        error=error,
+    )
+
+
+def _exception_message(info: Any) -> str | None:
+    if not isinstance(info, dict):
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message")) if info.get("raised_exception") else None
+    messages = [_exception_message(v) for v in info.values()]
+    return "; ".join(m for m in messages if m) or None
+
+
+def _query_samples(df, query: str, index_columns: list[str]) -> list[dict[str, Any]]:
+    """Up to :data:`SAMPLE_ROWS` rows returned by an ``UnexpectedRowsExpectation`` query,
+    reduced to the key columns and the columns the query names."""
+    view = f"lakehouse_check_{uuid.uuid4().hex}"
+    df.createOrReplaceTempView(view)
+    try:
+        rows = df.sparkSession.sql(query.replace("{batch}", view)).limit(SAMPLE_ROWS).collect()
+    finally:
+        df.sparkSession.catalog.dropTempView(view)
+    words = set(re.findall(r"\w+", query))
+    named = [c for c in df.columns if c in words]
+    keep = list(dict.fromkeys([*index_columns, *named]))
+    return [{c: row[c] for c in keep if c in row.asDict()} for row in rows]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat(sep=" ") if isinstance(value, dt.datetime) else value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _format_sample(sample: Any) -> str:
+    if isinstance(sample, dict):
+        return ", ".join(f"{k}={_plain(v)!r}" for k, v in sample.items())
+    return repr(_plain(sample))
+
+
+# ---------------------------------------------------------------------------------------------
+# Which rows a run validates
+
+
+def run_manifest(spark, settings: Settings, start: dt.date, end: dt.date):
+    """Manifest rows of the objects that arrived on ``[start, end]`` (manifest ``dt``)."""
+    from spark_jobs.common import delta_io
+
+    return delta_io.read_partitions(spark, settings, T.INGEST_MANIFEST, start, end)
+
+
+def run_object_rows(spark, settings: Settings, table: str, start: dt.date, end: dt.date):
+    """Rows of an ODS table (events or rejected) that belong to the run's objects.
+
+    ODS events are pruned to the ``dt`` partitions the run's objects wrote to (the manifest's
+    ``event_dates``); rejected rows carry the object's arrival date as ``dt``, so they are read
+    from ``[start, end]``. Both are then restricted to the run's objects (left-semi join).
+
+    Raises:
+        ValueError: ``table`` is not an ODS table.
+    """
+    from pyspark.sql import functions as F
+
+    from spark_jobs.common import delta_io
+
+    manifest = run_manifest(spark, settings, start, end)
+    objects = F.broadcast(manifest.select("etl_source_object"))
+    if table == T.ODS_EVENTS:
+        dates = sorted(r[0] for r in manifest.select(F.explode("event_dates")).distinct().collect())
+        rows = delta_io.read_table(spark, settings, table)
+        rows = rows.where(F.col("dt").isin(dates)) if dates else rows.limit(0)
+    elif table == T.ODS_REJECTED:
+        rows = delta_io.read_partitions(spark, settings, table, start, end)
+    else:
+        raise ValueError(f"{table} is not an ODS table")
+    return rows.join(objects, "etl_source_object", "left_semi").select(*rows.columns)
+
+
+def manifest_with_recounts(spark, settings: Settings, start: dt.date, end: dt.date):
+    """The run's manifest rows plus ``recounted_records`` (LongType, never null): the object's
+    rows in the ODS events table + its rows in the rejected table, counted now."""
+    from pyspark.sql import functions as F
+
+    manifest = run_manifest(spark, settings, start, end)
+    counts = [
+        run_object_rows(spark, settings, name, start, end)
+        .groupBy("etl_source_object")
+        .agg(F.count("*").alias(alias))
+        for name, alias in ((T.ODS_EVENTS, "_ods"), (T.ODS_REJECTED, "_rejected"))
+    ]
+    joined = manifest.join(counts[0], "etl_source_object", "left").join(
+        counts[1], "etl_source_object", "left"
+    )
+    recount = (F.coalesce("_ods", F.lit(0)) + F.coalesce("_rejected", F.lit(0))).cast("long")
+    return joined.select(*manifest.columns, recount.alias(RECOUNT_COLUMN))
+
+
+def validate_table(
+    spark,
+    settings: Settings,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    staged: bool = False,
+) -> ValidationOutcome:
+    """Validate the partitions a run over ``[start, end]`` wrote to ``table`` (see module doc).
+
+    Returns:
+        The outcome; ``window`` is set for DWD/DWS tables (the plan's rewrite window).
+
+    Raises:
+        KeyError: unknown table.
+        ValueError: ``staged`` for a table without a staging twin (ODS, rejected, manifest).
+        FileNotFoundError: a DWD/DWS table (or its staging twin) does not exist: nothing built.
+    """
+    from spark_jobs.common import delta_io
+    from spark_jobs.common.plan import plan_rebuild
+
+    T.get_table(table)
+    if table in STAGED_TABLES:
+        if not delta_io.table_exists(spark, settings, table, staged=staged):
+            where = "staging twin" if staged else "table"
+            raise FileNotFoundError(f"no {where} for {table}: run its build first")
+        first, last = plan_rebuild(spark, settings, start, end).window(table)
+        df = delta_io.read_partitions(spark, settings, table, first, last, staged=staged)
+        label = f"{'staged' if staged else 'published'} dt {first}..{last}"
+        return replace(_validate_persisted(df, table, settings, label), window=(first, last))
+    if staged:
+        raise ValueError(
+            f"--staged applies to DWD/DWS tables only; {table} is written live by the ODS ingest "
+            "(validate it without --staged)"
+        )
+    if table == T.INGEST_MANIFEST:
+        df = manifest_with_recounts(spark, settings, start, end)
+    else:
+        df = run_object_rows(spark, settings, table, start, end)
+    return _validate_persisted(df, table, settings, f"objects arrived {start}..{end}")
+
+
+def _validate_persisted(df, table: str, settings: Settings, label: str) -> ValidationOutcome:
+    """:func:`validate_dataframe` on ``df`` cached for the run (a suite runs many Spark jobs)."""
+    df = df.persist()
+    try:
+        return validate_dataframe(df, table, settings, label)
+    finally:
+        df.unpersist()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def run_validate_command(args: argparse.Namespace) -> int:
+    """``lakehouse validate``: validate, print the outcome, publish on success with --publish.
+
+    ``args`` has ``table``, ``ds``/``start``/``end``, ``staged`` and ``publish``. Prints the
+    outcome (failed expectations with sample rows) and the Data Docs index to stdout.
+
+    Returns:
+        0 passed (and published with ``--publish``); 1 failed (nothing published); 2 bad
+        arguments (``--publish`` without ``--staged``, ``--staged`` on an ODS table).
+    """
+    from spark_jobs.common.delta_io import publish_partitions
+    from spark_jobs.common.spark import get_spark
+
+    start, end = resolve_dates(args)
+    table = T.get_table(args.table).name
+    if args.publish and not args.staged:
+        print("error: --publish needs --staged (it publishes the staged build)", file=sys.stderr)
+        return 2
+    if args.staged and table not in STAGED_TABLES:
+        print(
+            f"error: --staged applies to {', '.join(STAGED_TABLES)}; {table} is written live "
+            "by the ODS ingest",
+            file=sys.stderr,
+        )
+        return 2
+    settings = load_settings()
+    spark = get_spark(f"lakehouse:validate {table}", settings)
+    outcome = validate_table(spark, settings, table, start, end, staged=args.staged)
+    print(outcome.report(), flush=True)
+    if not outcome.success:
+        if args.publish:
+            print(f"NOT published: {table} keeps its previously published data", flush=True)
+        return 1
+    if args.publish and outcome.window:
+        first, last = outcome.window
+        rows = publish_partitions(spark, settings, table, first, last)
+        print(f"published {table} dt {first}..{last}: {rows} rows", flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of ``spark-submit spark_jobs/quality/validate.py`` (as ``lakehouse validate``)."""
+    parser = argparse.ArgumentParser(
+        prog="validate.py", description="Run a table's Great Expectations suite."
+    )
+    parser.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    parser.add_argument("--staged", action="store_true", help="validate the staging twin")
+    parser.add_argument(
+        "--publish", action="store_true", help="publish the staged partitions if they pass"
+    )
+    add_date_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """spark-submit entry point. Returns the exit code (errors are logged with a traceback)."""
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    try:
+        return run_validate_command(args)
+    except Exception:
+        log.exception("validate %s failed", args.table)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
