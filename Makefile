@@ -21,3 +21,9 @@ bench: setup
 
 clean:
 	rm -rf lakehouse landing .pytest_cache
+
+airflow-up: setup
+	./scripts/airflow_up.sh
+
+airflow-down:
+	./scripts/airflow_down.sh

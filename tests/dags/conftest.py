@@ -1,0 +1,117 @@
+"""Airflow test environment for the DAG tests.
+
+A private ``AIRFLOW_HOME`` (SQLite metadata DB in a temporary folder, this project's ``dags/`` as
+the DAG folder, no example DAGs) is configured *before* Airflow is imported anywhere in the test
+process. Fixtures here give a migrated metadata DB, Spark defaults for the submitted jobs
+(``local[2]``, 2 shuffle partitions) and helpers to parse the DAGs under a given environment.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from spark_jobs.settings import PROJECT_DIR, Settings
+
+DAGS_DIR = PROJECT_DIR / "dags"
+VENV_BIN = Path(sys.executable).parent
+
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="lakehouse-airflow-tests-")
+atexit.register(shutil.rmtree, _AIRFLOW_HOME, True)
+os.environ.update(
+    {
+        "AIRFLOW_HOME": _AIRFLOW_HOME,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    }
+)
+
+#: the connections the DAGs use, as a deployment provides them (environment variables)
+CONNECTIONS = {
+    "AIRFLOW_CONN_SPARK_DEFAULT": '{"conn_type": "spark", "host": "local[2]"}',
+    "AIRFLOW_CONN_FS_DEFAULT": '{"conn_type": "fs"}',
+}
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """A migrated SQLite metadata DB in the private AIRFLOW_HOME; returns AIRFLOW_HOME."""
+    subprocess.run(
+        [str(VENV_BIN / "airflow"), "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def spark_conf_dir(tmp_path_factory) -> str:
+    """``SPARK_CONF_DIR`` for the submitted jobs: the project's Spark defaults, test-sized."""
+    from spark_jobs.common.spark import write_spark_defaults
+
+    folder = tmp_path_factory.mktemp("spark-conf")
+    write_spark_defaults(folder, Settings(spark_master="local[2]", shuffle_partitions=2))
+    return str(folder)
+
+
+def job_environment(lake: Path, landing: Path, spark_conf: str) -> dict[str, str]:
+    """Environment of a deployment running the DAGs on a local lake and landing."""
+    return {
+        **CONNECTIONS,
+        "LAKEHOUSE_ROOT": str(lake),
+        "LAKEHOUSE_LANDING": str(landing),
+        "LAKEHOUSE_LANDING_WAIT_SEC": "60",
+        "SPARK_CONF_DIR": spark_conf,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str | None]):
+    """Temporarily set (or, for None, remove) environment variables."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in values.items():
+            if value is None:
+                patch.delenv(name, raising=False)
+            else:
+                patch.setenv(name, value)
+        yield
+
+
+def parse_dags():
+    """Parse ``dags/`` as the DAG processor does; returns the ``BundleDagBag``."""
+    from airflow.dag_processing.dagbag import BundleDagBag
+
+    return BundleDagBag(dag_folder=DAGS_DIR, bundle_path=DAGS_DIR, bundle_name="dags-folder")
+
+
+def load_dag(dag_id: str):
+    """Parse ``dags/`` under the current environment and return one DAG.
+
+    Raises:
+        AssertionError: the folder has import errors.
+    """
+    bag = parse_dags()
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+@pytest.fixture
+def wiring(monkeypatch):
+    """The DAGs' shared wiring module (``dags/clickstream_common.py``)."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(DAGS_DIR))
+    return importlib.import_module("clickstream_common")

@@ -1,0 +1,107 @@
+"""``clickstream_maintenance`` wiring, and the OPTIMIZE/Z-ORDER/VACUUM job it submits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from spark_jobs import tables as T
+from spark_jobs.settings import PROJECT_DIR
+from tests.dags.conftest import environment, load_dag
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="module")
+def dag():
+    with environment({"LAKEHOUSE_VACUUM_RETAIN_HOURS": None}):
+        return load_dag("clickstream_maintenance")
+
+
+def test_one_weekly_maintenance_task_per_table(dag):
+    from airflow.sdk import CronTriggerTimetable
+
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 3 * * 0", "UTC")
+    assert {t.task_id for t in dag.tasks} == {f"maintain__{t.name}" for t in T.TABLES}
+    job = str(PROJECT_DIR / "spark_jobs" / "maintenance.py")
+    assert {t.application for t in dag.tasks} == {job}
+
+
+def test_vacuum_keeps_seven_days_and_optimize_covers_the_rewritable_partitions(dag):
+    from airflow.sdk.execution_time import macros
+
+    task = dag.get_task("maintain__dwd_clickstream_events_di")
+    context = {"ds": "2011-03-06", "macros": macros}
+    args = task.render_template(task.application_args, context, jinja_env=dag.get_template_env())
+    # 30 days of late-data lookback + 7: 2011-03-06 - 37 days = 2011-01-28
+    assert args == [
+        "--table",
+        "dwd_clickstream_events_di",
+        "--since",
+        "2011-01-28",
+        "--retain-hours",
+        "168",
+    ]
+
+
+@pytest.mark.spark
+def test_optimize_compacts_and_zorders_without_changing_rows_then_vacuums(spark, settings):
+    from delta.tables import DeltaTable
+
+    from spark_jobs.common.delta_io import table_path
+    from spark_jobs.maintenance import maintain_table
+
+    path = table_path(settings, T.DWD_EVENTS)
+    day = dt.date(2011, 1, 4)
+    for batch in range(3):  # three appends = three small files in the one partition
+        rows = [("online_retail", f"u{batch}{i}", f"e{batch}{i}", day) for i in range(4)]
+        df = spark.createDataFrame(rows, "app_id string, user_id string, event_id string, dt date")
+        df.write.format("delta").mode("append").partitionBy("dt").save(path)
+    before = sorted(spark.read.format("delta").load(path).toJSON().collect())
+    files_before = DeltaTable.forPath(spark, path).detail().first()["numFiles"]
+    assert files_before >= 3
+
+    result = maintain_table(spark, settings, T.DWD_EVENTS, since=day)
+
+    assert (result.files_removed, result.files_added) == (files_before, 1)
+    assert DeltaTable.forPath(spark, path).detail().first()["numFiles"] == 1
+    assert sorted(spark.read.format("delta").load(path).toJSON().collect()) == before
+    history = DeltaTable.forPath(spark, path).history().collect()
+    optimize = next(h for h in history if h["operation"] == "OPTIMIZE")
+    assert json.loads(optimize["operationParameters"]["zOrderBy"]) == ["app_id", "user_id"]
+    assert any(h["operation"].startswith("VACUUM") for h in history)
+
+
+@pytest.mark.spark
+def test_tables_not_listed_for_zorder_are_only_compacted(spark, settings):
+    from delta.tables import DeltaTable
+
+    from spark_jobs.common.delta_io import table_path
+    from spark_jobs.maintenance import maintain_table
+
+    path = table_path(settings, T.DWS_CATEGORY)
+    for batch in range(2):
+        row = [("a", batch, dt.date(2011, 1, 4))]
+        df = spark.createDataFrame(row, "app_id string, n int, dt date")
+        df.write.format("delta").mode("append").partitionBy("dt").save(path)
+
+    files_before = DeltaTable.forPath(spark, path).detail().first()["numFiles"]
+
+    result = maintain_table(spark, settings, T.DWS_CATEGORY)
+
+    assert (result.files_removed, result.files_added) == (files_before, 1)
+    optimize = DeltaTable.forPath(spark, path).history().where("operation = 'OPTIMIZE'").first()
+    assert json.loads(optimize["operationParameters"]["zOrderBy"]) == []
+
+
+@pytest.mark.spark
+def test_missing_table_is_skipped_and_short_retention_refused(spark, settings):
+    from spark_jobs.maintenance import main, maintain_table
+
+    assert maintain_table(spark, settings, T.DWS_CONVERSION).skipped
+    with pytest.raises(ValueError, match="below 168"):
+        maintain_table(spark, settings, T.DWS_CONVERSION, retain_hours=24)
+    assert main(["--table", T.DWS_CONVERSION, "--retain-hours", "24"]) == 2
