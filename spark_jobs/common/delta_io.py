@@ -52,6 +52,18 @@ def read_table(
     return spark.read.format("delta").load(table_path(settings, table, staged))
 
 
+def table_version(spark: SparkSession, settings: Settings, table: str, staged: bool = False) -> int:
+    """Current Delta version of the table (or its staging twin).
+
+    Raises:
+        pyspark.errors.AnalysisException: no Delta table there.
+    """
+    from delta.tables import DeltaTable
+
+    path = table_path(settings, table, staged)
+    return int(DeltaTable.forPath(spark, path).history(1).select("version").first()[0])
+
+
 def read_partitions(
     spark: SparkSession,
     settings: Settings,
@@ -59,9 +71,16 @@ def read_partitions(
     start: dt.date,
     end: dt.date,
     staged: bool = False,
+    version: int | None = None,
 ) -> DataFrame:
-    """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned)."""
-    return read_table(spark, settings, table, staged).where(F.col("dt").between(start, end))
+    """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned), optionally as of a Delta
+    ``version`` (time travel)."""
+    if version is None:
+        df = read_table(spark, settings, table, staged)
+    else:
+        path = table_path(settings, table, staged)
+        df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    return df.where(F.col("dt").between(start, end))
 
 
 def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
@@ -115,9 +134,17 @@ def replace_partitions(
 
 
 def publish_partitions(
-    spark: SparkSession, settings: Settings, table: str, start: dt.date, end: dt.date
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    version: int | None = None,
 ) -> int:
     """Copy the staged partitions ``[start, end]`` into the published table (replaceWhere).
+
+    ``version`` pins the staging twin's Delta version that was validated, so a build that
+    re-stages between the check and the publish can never publish unchecked data.
 
     Returns:
         Rows published.
@@ -127,7 +154,7 @@ def publish_partitions(
     """
     if not table_exists(spark, settings, table, staged=True):
         raise FileNotFoundError(f"no staged data for {table}: run its build with staging first")
-    staged = read_partitions(spark, settings, table, start, end, staged=True)
+    staged = read_partitions(spark, settings, table, start, end, staged=True, version=version)
     return replace_partitions(staged, settings, table, start, end)
 
 

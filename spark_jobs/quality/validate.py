@@ -144,6 +144,7 @@ class ValidationOutcome:
         failures: the failed ones.
         docs_index: URL of the Data Docs ``index.html``.
         window: ``(first, last)`` dt validated for DWD/DWS tables (what ``--publish`` publishes).
+        version: Delta version of the staging twin that was validated (what is published).
     """
 
     table: str
@@ -154,6 +155,7 @@ class ValidationOutcome:
     failures: tuple[FailedExpectation, ...]
     docs_index: str
     window: tuple[dt.date, dt.date] | None = None
+    version: int | None = None
 
     @property
     def failed_types(self) -> set[str]:
@@ -515,9 +517,13 @@ def validate_table(
             where = "staging twin" if staged else "table"
             raise FileNotFoundError(f"no {where} for {table}: run its build first")
         first, last = plan_rebuild(spark, settings, start, end).window(table)
-        df = delta_io.read_partitions(spark, settings, table, first, last, staged=staged)
+        version = delta_io.table_version(spark, settings, table, staged=staged)
+        df = delta_io.read_partitions(
+            spark, settings, table, first, last, staged=staged, version=version
+        )
         label = f"{'staged' if staged else 'published'} dt {first}..{last}"
-        return replace(_validate_persisted(df, table, settings, label), window=(first, last))
+        outcome = _validate_persisted(df, table, settings, label)
+        return replace(outcome, window=(first, last), version=version)
     if staged:
         raise ValueError(
             f"--staged applies to DWD/DWS tables only; {table} is written live by the ODS ingest "
@@ -578,7 +584,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
         return 1
     if args.publish and outcome.window:
         first, last = outcome.window
-        rows = publish_partitions(spark, settings, table, first, last)
+        rows = publish_partitions(spark, settings, table, first, last, version=outcome.version)
         print(f"published {table} dt {first}..{last}: {rows} rows", flush=True)
     return 0
 
