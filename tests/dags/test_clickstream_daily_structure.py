@@ -109,3 +109,26 @@ def render_field(dag, task_id: str, field: str, params: dict | None = None) -> s
         **dag.user_defined_macros,
     }
     return task.render_template(getattr(task, field), context, jinja_env=dag.get_template_env())
+
+
+def test_backfill_creates_one_run_per_day_with_that_days_interval(airflow_db):
+    """``airflow backfill create`` over three days plans three runs, one per data interval."""
+    import os
+    import re
+    import subprocess
+
+    from tests.dags.conftest import VENV_BIN
+
+    env = {**os.environ, "LAKEHOUSE_LANDING": "", "LAKEHOUSE_LANDING_LAYOUT": ""}
+    airflow = str(VENV_BIN / "airflow")
+    subprocess.run([airflow, "dags", "reserialize"], check=True, env=env, capture_output=True)
+    dry_run = subprocess.run(
+        [airflow, "backfill", "create", "--dag-id", "clickstream_daily"]
+        + ["--from-date", "2010-12-20", "--to-date", "2010-12-22", "--dry-run"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    planned = re.findall(r"^\|\s*(\d{4}-\d{2}-\d{2}) 00:00:00", dry_run.stdout, re.MULTILINE)
+    assert planned == ["2010-12-20", "2010-12-21", "2010-12-22"], dry_run.stdout
