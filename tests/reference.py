@@ -87,7 +87,7 @@ def rolling_users(events: duckdb.DuckDBPyRelation, day: dt.date, days: int) -> i
     return events.query(
         "e",
         f"SELECT count(DISTINCT user_id) FROM e WHERE dt BETWEEN DATE '{first}' AND DATE '{day}'",
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
 
 def category_totals(events: duckdb.DuckDBPyRelation) -> dict[tuple[dt.date, str], tuple]:
