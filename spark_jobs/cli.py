@@ -42,6 +42,7 @@ def _spark(settings, name: str):
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
+    """Fetch the Delta (and with --with-s3 hadoop-aws) jars; write .cache/spark-conf."""
     from spark_jobs.common.spark import CACHE_DIR, fetch_jars, write_spark_defaults
 
     settings = load_settings()
@@ -53,6 +54,7 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """Replay a dataset into a landing URI; prints records/objects/date spans."""
     from spark_jobs.landing.replay import replay
 
     start, end = (args.start, args.end) if args.start or args.end else (None, None)
@@ -68,6 +70,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest the objects that arrived on the dates into ODS (+ rejected, manifest)."""
     from spark_jobs.ods.ods_clickstream_events_di import ingest
 
     settings = load_settings()
@@ -77,6 +80,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """Rebuild one DWD/DWS table for its planned window of the run range."""
     from spark_jobs.common.jobframe import run_build
     from spark_jobs.common.plan import plan_rebuild
     from spark_jobs.pipeline import build_function
@@ -90,6 +94,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    """Publish a table's staged partitions (its planned window) to the live table."""
     from spark_jobs.common.delta_io import publish_partitions
     from spark_jobs.common.plan import plan_rebuild
 
@@ -102,6 +107,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Ingest new objects and rebuild every affected partition downstream."""
     from spark_jobs.pipeline import run_pipeline
 
     settings = load_settings()
@@ -111,12 +117,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Run a table's Great Expectations suite (see spark_jobs.quality.validate)."""
     from spark_jobs.quality.validate import run_validate_command
 
     return run_validate_command(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report from the DWS tables; prints its path."""
     from spark_jobs.report import write_report
 
     settings = load_settings()
@@ -126,6 +134,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Replay the demo datasets, run each one's full range, print a summary, write the report."""
     from spark_jobs.landing.replay import replay
     from spark_jobs.pipeline import run_pipeline
     from spark_jobs.report import print_summary, write_report

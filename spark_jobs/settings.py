@@ -77,6 +77,7 @@ class Settings:
 
     @property
     def reports_dir(self) -> str:
+        """Where the HTML report goes: ``<root>/reports``."""
         return f"{self.lakehouse_root}/reports"
 
     def adapter_for(self, stream: str) -> str | None:

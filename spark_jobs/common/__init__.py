@@ -1,0 +1,1 @@
+"""Shared pieces: Spark session, Delta IO, schemas, planning, the job frame."""

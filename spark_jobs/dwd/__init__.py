@@ -1,0 +1,1 @@
+"""DWD jobs: clean, deduplicated, sessionised detail (one module per table)."""

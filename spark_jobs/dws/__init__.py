@@ -1,0 +1,1 @@
+"""DWS jobs: daily aggregates (one module per table)."""

@@ -1,0 +1,1 @@
+"""Raw landing: object key layouts and the dataset replay."""

@@ -51,6 +51,7 @@ class LandingObject:
 
     @property
     def arrival_date(self) -> dt.date:
+        """UTC date the object arrived (from its key)."""
         return self.arrival_hour.date()
 
 

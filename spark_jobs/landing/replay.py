@@ -244,6 +244,7 @@ class LandingSink:
     written: list[str] = field(default_factory=list)
 
     def put(self, key: str, body: bytes) -> str:
+        """Write ``body`` at ``key`` under the landing URI; returns the object's location."""
         if self.uri.startswith(("s3://", "s3a://")):
             import boto3
 

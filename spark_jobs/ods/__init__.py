@@ -1,0 +1,1 @@
+"""ODS ingest: raw landing objects to typed records, rejected records, manifest."""
