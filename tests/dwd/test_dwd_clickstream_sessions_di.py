@@ -8,7 +8,7 @@ import pytest
 
 from spark_jobs.dwd.dwd_clickstream_events_di import sessionize_events
 from spark_jobs.dwd.dwd_clickstream_sessions_di import aggregate_sessions
-from tests.dws.test_dws_conversion_1d import _session_events
+from tests.builders import session_events
 
 pytestmark = pytest.mark.spark
 
@@ -16,7 +16,7 @@ T0 = dt.datetime(2024, 1, 1, 12, 0)
 
 
 def test_funnel_steps_must_happen_in_order(spark):
-    events = _session_events(
+    events = session_events(
         spark,
         {
             "full": [(0, "product_view"), (10, "add_to_cart"), (20, "purchase")],

@@ -8,28 +8,13 @@ import pytest
 
 from spark_jobs.dwd.dwd_clickstream_sessions_di import aggregate_sessions
 from spark_jobs.dws.dws_conversion_1d import aggregate_conversion
+from tests.builders import session_events
 
 pytestmark = pytest.mark.spark
 
-T0 = dt.datetime(2024, 1, 1, 12, 0)
-
-
-def _session_events(spark, sessions: dict[str, list[tuple[int, str]]]):
-    rows = []
-    for sid, evs in sessions.items():
-        for n, (sec, kind) in enumerate(evs):
-            rows.append(
-                (sid, T0, "a", f"user-{sid}", f"{sid}-{n}", T0 + dt.timedelta(seconds=sec), kind)
-            )
-    return spark.createDataFrame(
-        rows,
-        "session_id string, session_start_ts timestamp, app_id string, user_id string, "
-        "event_id string, event_ts timestamp, event_type string",
-    )
-
 
 def test_daily_conversion_rows_include_days_without_sessions(spark):
-    events = _session_events(
+    events = session_events(
         spark,
         {
             "s1": [(0, "product_view"), (10, "add_to_cart"), (20, "purchase")],
