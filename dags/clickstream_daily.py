@@ -10,15 +10,19 @@ Tasks (one ``spark-submit`` of a ``spark_jobs`` entry point each; the names foll
 1. ``wait_for_raw_objects``: a deferrable sensor for the day's first raw object (S3 for ``s3://``
    landings, the file system otherwise; the S3 one falls back to reschedule mode when the
    triggerer lacks the async S3 client, ``aiobotocore``). None within
-   ``LAKEHOUSE_LANDING_WAIT_SEC``: the run's tasks are skipped (nothing arrived that day), not
-   failed.
-2. ``ingest``: the ODS ingest of the objects that arrived on the day and are not in the manifest
-   yet; it writes the live ODS, rejected and manifest tables.
+   ``LAKEHOUSE_LANDING_WAIT_SEC``: the sensor is skipped (the warning that nothing arrived that
+   day) and the run goes on: ``ingest`` runs on ``none_failed``, finds nothing new (or objects
+   written late into the previous days' folders), and every build still writes the day's rows
+   (zeros on a day without events), so every DWS table has the same days.
+2. ``ingest``: the ODS ingest of the objects of the day's folders (and of the
+   ``LAKEHOUSE_ARRIVAL_LOOKBACK_DAYS`` before it) that are not in the manifest yet; it writes
+   the live ODS, rejected and manifest tables.
 3. ``check__<table>`` for those three tables: their Great Expectations suites.
 4. For each DWD/DWS table in layer order (registry upstreams): ``build__<table>`` writes the
-   table's staging twin (``--stage``), then ``check__<table>`` validates the staged partitions and
-   publishes them only if the suite passes (write-audit-publish). A failed check leaves the
-   published table untouched and stops everything downstream of it.
+   table's staging twin for the landing's apps only (``--stage``), then ``check__<table>``
+   validates the staged partitions and publishes them only if the suite passes
+   (write-audit-publish). A failed check leaves the published table untouched and stops
+   everything downstream of it.
 5. ``publish_report``: refreshes the HTML report from the published DWS tables.
 
 Only a ``check__<table>`` task emits the table's Asset (``lakehouse://<layer>/<table>``), so a
@@ -104,10 +108,12 @@ with DAG(
 
     dates = ["--start", wiring.RUN_START, "--end", wiring.RUN_END]
     ingest_job = T.get_table(T.ODS_EVENTS).job
+    # a day on which nothing arrived still runs: its builds write the day's zero rows
     ingest = wiring.spark_job(
         "ingest",
         T.get_table(T.ODS_EVENTS).job_path,
         ["--landing", LANDING, *dates],
+        trigger_rule="none_failed",
     )
     wait >> ingest
 
@@ -126,7 +132,9 @@ with DAG(
 
     for name in T.DOWNSTREAM_BUILD_ORDER:
         table = T.get_table(name)
-        build = wiring.spark_job(f"build__{name}", table.job_path, [*dates, "--stage"])
+        build = wiring.spark_job(
+            f"build__{name}", table.job_path, [*dates, "--landing", LANDING, "--stage"]
+        )
         # the first layer after ODS waits for every ingest check: the rebuild plan reads the
         # manifest, and ODS must be valid as a whole before anything is built on it
         upstream_checks = {checks[u] for u in table.upstreams}
@@ -137,7 +145,7 @@ with DAG(
         checks[name] = wiring.spark_job(
             f"check__{name}",
             wiring.VALIDATE_JOB,
-            ["--table", name, *dates, "--staged", "--publish"],
+            ["--table", name, *dates, "--landing", LANDING, "--staged", "--publish"],
             outlets=[wiring.table_asset(name)],
             retries=0,
         )

@@ -88,8 +88,10 @@ def cmd_build(args: argparse.Namespace) -> int:
     settings = load_settings()
     start, end = resolve_dates(args)
     spark = _spark(settings, args.table)
-    first, last = plan_rebuild(spark, settings, start, end).window(args.table)
-    run_build(args.table, build_function(args.table), spark, settings, first, last, args.stage)
+    plan = plan_rebuild(spark, settings, start, end, args.landing)
+    first, last = plan.window(args.table)
+    build = build_function(args.table)
+    run_build(args.table, build, spark, settings, first, last, args.stage, plan.apps)
     return 0
 
 
@@ -101,8 +103,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     settings = load_settings()
     start, end = resolve_dates(args)
     spark = _spark(settings, f"publish {args.table}")
-    first, last = plan_rebuild(spark, settings, start, end).window(args.table)
-    publish_partitions(spark, settings, args.table, first, last)
+    plan = plan_rebuild(spark, settings, start, end, args.landing)
+    first, last = plan.window(args.table)
+    publish_partitions(spark, settings, args.table, first, last, apps=plan.apps)
     return 0
 
 
@@ -187,11 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="rebuild one table's partitions for a run range")
     p.add_argument("--table", required=True, choices=downstream)
     p.add_argument("--stage", action="store_true", help="write the staging twin")
+    p.add_argument("--landing", help="only the apps of this landing (default: every app)")
     add_date_arguments(p)
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("publish", help="publish a table's staged partitions")
     p.add_argument("--table", required=True, choices=downstream)
+    p.add_argument("--landing", help="only the apps of this landing (default: every app)")
     add_date_arguments(p)
     p.set_defaults(func=cmd_publish)
 
@@ -204,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
     p.add_argument("--staged", action="store_true", help="validate the staging twin")
     p.add_argument("--publish", action="store_true", help="publish the staged data if it passes")
+    p.add_argument("--landing", help="only the apps of this landing (default: every app)")
     add_date_arguments(p)
     p.set_defaults(func=cmd_validate)
 

@@ -39,12 +39,12 @@ class RunResult:
 def build_downstream(
     spark, settings: Settings, plan: RebuildPlan, stage: bool = False
 ) -> dict[str, int]:
-    """Build every DWD/DWS table for its window of ``plan``, in dependency order."""
+    """Build every DWD/DWS table for its window and apps of ``plan``, in dependency order."""
     rows = {}
     for table in T.DOWNSTREAM_BUILD_ORDER:
         first, last = plan.window(table)
         rows[table] = run_build(
-            table, build_function(table), spark, settings, first, last, stage=stage
+            table, build_function(table), spark, settings, first, last, stage, plan.apps
         )
     return rows
 
@@ -52,13 +52,14 @@ def build_downstream(
 def run_pipeline(
     spark, settings: Settings, landing_uri: str, start: dt.date, end: dt.date
 ) -> RunResult:
-    """Ingest objects that arrived on ``[start, end]`` and rebuild the affected partitions.
+    """Ingest the landing's new objects (folders of ``[start - lookback, end]``) and rebuild the
+    affected partitions of the landing's apps.
 
     Raises:
         RuntimeError: ingest reconciliation failed (raw records != ODS + rejected).
     """
     ingested = ingest(spark, settings, landing_uri, start, end)
-    plan = plan_rebuild(spark, settings, start, end)
+    plan = plan_rebuild(spark, settings, start, end, landing_uri)
     if plan.too_late:
         log.warning(
             "PLAN %d late event date(s) older than the %d-day lookback stay in ODS only: %s. "

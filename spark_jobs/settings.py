@@ -14,10 +14,21 @@ Business constants (documented once, here):
 - ``LATE_DATA_LOOKBACK_DAYS`` (30): how old (in event days before the run's first day) late
   events may be and still be rebuilt downstream by an ordinary run. Older late events stay in ODS
   and are reported with the backfill command to run; they are never dropped silently.
+- ``ARRIVAL_LOOKBACK_DAYS`` (2): a run for day D also lists the landing folders of the previous
+  two days and ingests what the manifest does not know yet. Firehose writes an object into the
+  folder of its buffer's first record when the buffer closes (up to 15 min later, up to 24 h
+  when it retries a failed S3 put); the Kafka Connect S3 sink closes ``hour=23`` files after
+  midnight. The manifest, not the folder date, decides what is new.
+- ``MAX_CLOCK_SKEW_SEC`` (3600 s = 1 h): a record whose event time is later than the end of its
+  object's arrival hour (from the object key) plus this is rejected (a client clock in the future
+  must not stretch rebuild windows).
+- ``MIN_EVENT_DATE`` (2000-01-01): records with an earlier event time are rejected (e.g. an epoch
+  mis-read into 1970).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +76,9 @@ class Settings:
     session_max_sec: int = 86400
     session_lookback_days: int = 3
     late_data_lookback_days: int = 30
+    arrival_lookback_days: int = 2
+    max_clock_skew_sec: int = 3600
+    min_event_date: dt.date = dt.date(2000, 1, 1)
     # landing stream/topic name -> adapter name; "*" is the default for unnamed streams
     source_adapters: dict[str, str] = field(default_factory=lambda: {"*": "canonical"})
     spark_master: str = "local[*]"
@@ -96,6 +110,9 @@ def load_settings() -> Settings:
         session_max_sec=int(_env("LAKEHOUSE_SESSION_MAX_SEC", "86400")),
         session_lookback_days=int(_env("LAKEHOUSE_SESSION_LOOKBACK_DAYS", "3")),
         late_data_lookback_days=int(_env("LAKEHOUSE_LATE_DATA_LOOKBACK_DAYS", "30")),
+        arrival_lookback_days=int(_env("LAKEHOUSE_ARRIVAL_LOOKBACK_DAYS", "2")),
+        max_clock_skew_sec=int(_env("LAKEHOUSE_MAX_CLOCK_SKEW", "3600")),
+        min_event_date=dt.date.fromisoformat(_env("LAKEHOUSE_MIN_EVENT_DATE", "2000-01-01")),
         source_adapters=adapters,
         spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[*]"),
         shuffle_partitions=int(_env("LAKEHOUSE_SHUFFLE_PARTITIONS", "8")),

@@ -17,13 +17,11 @@ GAP = dt.timedelta(minutes=30)
 CAP = dt.timedelta(hours=24)
 
 
-def online_retail_events(
-    data_dir: Path, start: dt.date, end: dt.date, with_negative_prices: bool = False
-) -> duckdb.DuckDBPyRelation:
+def online_retail_events(data_dir: Path, start: dt.date, end: dt.date) -> duckdb.DuckDBPyRelation:
     """Online Retail lines as events with UTC timestamps, event dates ``[start, end]`` (UTC).
 
-    Columns: ``user_id, event_ts (UTC), dt, event_type, price, quantity, category``;
-    negative-price lines (rejected by ODS) excluded unless ``with_negative_prices``.
+    Columns: ``user_id, event_ts (UTC), dt, event_type, price, quantity, category``; every line
+    is an event (negative prices of bad-debt adjustments are values, not rejections).
     """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -39,6 +37,7 @@ def online_retail_events(
                 timezone('UTC', timezone('Europe/London', CAST(InvoiceDate AS TIMESTAMP)))
                     AS event_ts,
                 CASE WHEN InvoiceNo LIKE 'C%' THEN 'order_cancelled'
+                     WHEN InvoiceNo LIKE 'A%' THEN 'other'
                      WHEN CAST(Quantity AS INTEGER) > 0 THEN 'purchase'
                      ELSE 'other' END AS event_type,
                 CAST(UnitPrice AS DECIMAL(18, 4)) AS price,
@@ -47,8 +46,7 @@ def online_retail_events(
             FROM src
         )
         SELECT *, CAST(event_ts AS DATE) AS dt FROM typed
-        WHERE (price >= 0 OR {with_negative_prices})
-          AND CAST(event_ts AS DATE) BETWEEN DATE '{start}' AND DATE '{end}'
+        WHERE CAST(event_ts AS DATE) BETWEEN DATE '{start}' AND DATE '{end}'
     """
     return con.sql(sql)
 

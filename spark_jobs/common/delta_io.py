@@ -96,6 +96,22 @@ def _one_file_per_partition(df: DataFrame) -> DataFrame:
     return df.repartition("dt")
 
 
+def only_apps(df: DataFrame, apps: tuple[str, ...] | None) -> DataFrame:
+    """Rows of ``df`` whose ``app_id`` is in ``apps`` (all rows when ``apps`` is None)."""
+    if apps is None:
+        return df
+    return df.where(F.col("app_id").isin(list(apps))) if apps else df.limit(0)
+
+
+def _apps_predicate(apps: tuple[str, ...] | None) -> str:
+    if apps is None:
+        return ""
+    if not apps:
+        return " AND FALSE"
+    quoted = ", ".join("'" + a.replace("\\", "\\\\").replace("'", "\\'") + "'" for a in apps)
+    return f" AND app_id IN ({quoted})"
+
+
 def replace_partitions(
     df: DataFrame,
     settings: Settings,
@@ -103,12 +119,15 @@ def replace_partitions(
     start: dt.date,
     end: dt.date,
     stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Replace the rows of ``table`` with ``start <= dt <= end`` by ``df`` (Delta replaceWhere).
+    """Replace the rows of ``table`` with ``start <= dt <= end`` (and ``app_id`` in ``apps``,
+    when given) by ``df`` (Delta replaceWhere).
 
-    ``df`` is conformed to the declared schema first. Partitions outside the range are untouched;
-    a partition in the range for which ``df`` has no rows ends up empty. With ``stage=True`` the
-    staging twin is written instead of the published table.
+    ``df`` is conformed to the declared schema first. Partitions outside the range, and rows of
+    other apps, are untouched; a partition in the range for which ``df`` has no rows ends up
+    empty (for those apps). With ``stage=True`` the staging twin is written instead of the
+    published table.
 
     Returns:
         Rows written (from the Delta commit's metrics, no extra Spark action).
@@ -119,6 +138,7 @@ def replace_partitions(
     """
     path = table_path(settings, table, staged=stage)
     predicate = f"dt >= DATE'{start.isoformat()}' AND dt <= DATE'{end.isoformat()}'"
+    predicate += _apps_predicate(apps)
     (
         _one_file_per_partition(conform(df, SCHEMAS[table]))
         .write.format("delta")
@@ -140,8 +160,10 @@ def publish_partitions(
     start: dt.date,
     end: dt.date,
     version: int | None = None,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Copy the staged partitions ``[start, end]`` into the published table (replaceWhere).
+    """Copy the staged partitions ``[start, end]`` (rows of ``apps``, when given) into the
+    published table (replaceWhere on the same dates and apps).
 
     ``version`` pins the staging twin's Delta version that was validated, so a build that
     re-stages between the check and the publish can never publish unchecked data.
@@ -155,7 +177,7 @@ def publish_partitions(
     if not table_exists(spark, settings, table, staged=True):
         raise FileNotFoundError(f"no staged data for {table}: run its build with staging first")
     staged = read_partitions(spark, settings, table, start, end, staged=True, version=version)
-    return replace_partitions(staged, settings, table, start, end)
+    return replace_partitions(only_apps(staged, apps), settings, table, start, end, apps=apps)
 
 
 def insert_new_rows(

@@ -84,13 +84,15 @@ def run_build(
     start: dt.date,
     end: dt.date,
     stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Run one table's ``build(spark, settings, start, end, stage=)`` with progress lines
-    (layer, table, window, rows, seconds)."""
+    """Run one table's ``build(spark, settings, start, end, stage=, apps=)`` with progress lines
+    (layer, table, window, apps, rows, seconds)."""
     layer = get_table(table).layer
-    log.info("%s %-28s dt %s..%s building", layer.upper(), table, start, end)
+    which = "all apps" if apps is None else ",".join(apps) or "no apps"
+    log.info("%s %-28s dt %s..%s %s building", layer.upper(), table, start, end, which)
     began = time.monotonic()
-    rows = build(spark, settings, start, end, stage=stage)
+    rows = build(spark, settings, start, end, stage=stage, apps=apps)
     log.info(
         "%s %-28s dt %s..%s done rows=%d in %.1fs",
         layer.upper(),
@@ -109,6 +111,7 @@ def run_job(table: str, build: BuildFn, argv: list[str] | None = None) -> int:
     ``--start/--end`` (or ``--ds``) is the run range; the table's rewrite window comes from
     :func:`spark_jobs.common.plan.plan_rebuild` (the range plus late-data and session
     neighbours). ``--stage`` writes the staging twin (write-audit-publish) instead of the table.
+    ``--landing`` scopes the build to that landing's apps (without it: every app).
 
     Returns:
         0 on success, 1 when the build raised (the error is logged with its traceback).
@@ -121,14 +124,16 @@ def run_job(table: str, build: BuildFn, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--stage", action="store_true", help="write the staging twin (publish after the check)"
     )
+    parser.add_argument("--landing", help="rebuild only the apps of this landing (URI)")
     args = parser.parse_args(argv)
     start, end = resolve_dates(args)
     configure_logging()
     settings = load_settings()
     try:
         spark = get_spark(f"lakehouse:{table}", settings)
-        first, last = plan_rebuild(spark, settings, start, end).window(table)
-        run_build(table, build, spark, settings, first, last, stage=args.stage)
+        plan = plan_rebuild(spark, settings, start, end, args.landing)
+        first, last = plan.window(table)
+        run_build(table, build, spark, settings, first, last, stage=args.stage, apps=plan.apps)
     except Exception:
         log.exception("%s failed for %s..%s", table, start, end)
         return 1

@@ -1,23 +1,35 @@
-"""Which ``dt`` partitions each table rebuilds for a run over ``[start, end]`` (late data included).
+"""Which ``dt`` partitions, and which apps, each table rebuilds for a run over ``[start, end]``.
 
-A run (or backfill) is given a date range ``[start, end]``: the arrival dates of the raw objects it
-ingests, which for on-time data are also the event dates it processes. Objects can carry events of
-earlier days (late data: an event of day D in an object written on D+2). The ingest manifest
-records, per object, the event dates it added to ODS; the *affected* dates ``A`` of a run are the
-event dates of all objects that arrived in ``[start, end]``. Deriving ``A`` from the manifest (not
-from "what was new this time") makes every rerun compute the same plan, so reruns are idempotent.
+A run (or backfill) is given a date range ``[start, end]`` and a landing. It ingests the objects
+of the landing's folders of ``[start - ARRIVAL_LOOKBACK_DAYS, end]`` that the manifest does not
+know yet (delivery services write objects into folders whose hour has passed). Objects can carry
+events of earlier days (late data: an event of day D in an object written on D+2). The ingest
+manifest records, per object, the event dates and app ids it added to ODS; the *affected* dates
+``A`` of a run are the event dates of all the landing's objects in those folders. Deriving ``A``
+from the manifest (not from "what was new this time") makes every rerun compute the same plan, so
+reruns are idempotent, also after a run that died between ingest and build.
+
+Apps: a run rebuilds only the apps of its landing (the ``app_ids`` of the landing's manifest
+rows); other landings' apps are never touched. Without a landing, every app is rebuilt.
 
 Windows (all inclusive, UTC dates):
 
 - core window ``W = [max(min(A ∪ {start}), start - LATE_DATA_LOOKBACK_DAYS), max(end, max A)]``;
   affected dates older than the lookback are reported in ``too_late`` (they stay in ODS; run a
   backfill over them), never dropped silently;
-- ``dws_active_users_1d``: ``W`` (WAU/MAU of every following day up to the run's end included);
-- session-dependent tables (DWD events and sessions, conversion, category):
-  ``[W.start - 1, W.end + 1]``, the ``+1`` clipped to the last event date in ODS. A late event can
-  extend a session that started the day before, and can merge into a session the events of the
-  next day, so both neighbours are rewritten. Sessionisation also reads
-  ``SESSION_LOOKBACK_DAYS`` of earlier events as context.
+- session-dependent detail (DWD events and sessions, category): ``[W.start - 1, W.end + 2]``,
+  the end clipped to the last event date of the landing. A late event can extend a session that
+  started the day before, can merge into a session the events of the next day, and moves the
+  24 h cap cut points of a continuous run of activity (up to 24 h after it, so into a second
+  day); sessionisation also reads ``SESSION_LOOKBACK_DAYS`` of earlier events as context;
+- rolling and first-seen metrics (``dws_active_users_1d``): ``[W.start, H]`` where the horizon
+  ``H`` is the last date the apps were processed to (``max dt`` of their rows in the table) or
+  ``W.end``, whichever is later. New events on day D change WAU of D..D+6, MAU of D..D+29 and,
+  when they move a user's first-seen date, ``new_users`` of a day that can be months later, so
+  every later day is rewritten: any order of runs ends where one full-range run ends;
+- the day spine of ``dws_conversion_1d`` (days without sessions included, from the app's first
+  event date): ``[W.start - 1, H']`` with ``H'`` the later of ``H`` and the detail window's end,
+  so that rows exist for every day an earlier first event date adds.
 """
 
 from __future__ import annotations
@@ -26,20 +38,27 @@ import datetime as dt
 from dataclasses import dataclass
 
 from spark_jobs import tables as T
-from spark_jobs.settings import Settings
+from spark_jobs.settings import Settings, normalise_uri
 
 ONE_DAY = dt.timedelta(days=1)
+#: days after the core window that session detail rewrites (see the module docstring)
+SESSION_TAIL_DAYS = 2
 
 
 @dataclass(frozen=True)
 class RebuildPlan:
-    """Rewrite window per table plus the late dates left for a backfill."""
+    """Rewrite window per table, the apps to rebuild, plus the late dates left for a backfill.
+
+    ``apps`` is None for "every app" (no landing given), else the landing's app ids (possibly
+    empty: nothing of the landing has been ingested yet, so nothing is rebuilt).
+    """
 
     start: dt.date
     end: dt.date
     affected_dates: tuple[dt.date, ...]
     windows: dict[str, tuple[dt.date, dt.date]]
     too_late: tuple[dt.date, ...]
+    apps: tuple[str, ...] | None = None
 
     def window(self, table: str) -> tuple[dt.date, dt.date]:
         """``(first, last)`` dt the table rewrites.
@@ -56,8 +75,19 @@ def compute_plan(
     affected_dates: list[dt.date] | tuple[dt.date, ...],
     last_event_date: dt.date | None,
     settings: Settings,
+    apps: tuple[str, ...] | None = None,
+    last_processed_date: dt.date | None = None,
 ) -> RebuildPlan:
-    """Pure planning function (see module docstring for the rules)."""
+    """Pure planning function (see module docstring for the rules).
+
+    Args:
+        start, end: the run's dates.
+        affected_dates: event dates of the run's objects (manifest ``event_dates``).
+        last_event_date: the last event date of the landing (clips the detail window).
+        settings: the lookbacks.
+        apps: the apps rebuilt (None: all).
+        last_processed_date: the last ``dt`` of the apps in ``dws_active_users_1d`` (None: none).
+    """
     oldest_allowed = start - dt.timedelta(days=settings.late_data_lookback_days)
     affected = tuple(sorted(set(affected_dates)))
     too_late = tuple(d for d in affected if d < oldest_allowed)
@@ -65,33 +95,60 @@ def compute_plan(
     core_start = min([start, *usable])
     core_end = max([end, *usable])
     horizon = max(core_end, last_event_date or core_end)
-    session_window = (core_start - ONE_DAY, min(core_end + ONE_DAY, horizon))
+    detail = (core_start - ONE_DAY, min(core_end + SESSION_TAIL_DAYS * ONE_DAY, horizon))
+    rolling_end = max(core_end, last_processed_date or core_end)
     windows = {
-        T.DWD_EVENTS: session_window,
-        T.DWD_SESSIONS: session_window,
-        T.DWS_ACTIVE_USERS: (core_start, core_end),
-        T.DWS_CONVERSION: session_window,
-        T.DWS_CATEGORY: session_window,
+        T.DWD_EVENTS: detail,
+        T.DWD_SESSIONS: detail,
+        T.DWS_ACTIVE_USERS: (core_start, rolling_end),
+        T.DWS_CONVERSION: (detail[0], max(rolling_end, detail[1])),
+        T.DWS_CATEGORY: detail,
     }
-    return RebuildPlan(start, end, affected, windows, too_late)
+    return RebuildPlan(start, end, affected, windows, too_late, apps)
 
 
-def plan_rebuild(spark, settings: Settings, start: dt.date, end: dt.date) -> RebuildPlan:
-    """Read the manifest and plan the rebuild of a run over arrival/event dates ``[start, end]``."""
+def landing_objects(manifest, landing_uri: str | None):
+    """Manifest rows of the objects under ``landing_uri`` (all rows when None)."""
+    from pyspark.sql import functions as F
+
+    if landing_uri is None:
+        return manifest
+    root = normalise_uri(landing_uri).rstrip("/") + "/"
+    # listed objects are Hadoop URIs (file:/abs/..., s3a://...); compare on the path part
+    path = F.regexp_replace("etl_source_object", r"^file:(//)?", "")
+    return manifest.where(path.startswith(root) | F.col("etl_source_object").startswith(root))
+
+
+def plan_rebuild(
+    spark, settings: Settings, start: dt.date, end: dt.date, landing_uri: str | None = None
+) -> RebuildPlan:
+    """Read the manifest (and the active-users horizon) and plan a run over ``[start, end]``.
+
+    Args:
+        landing_uri: the landing being run; its apps are the ones rebuilt (None: all apps).
+    """
     from pyspark.sql import functions as F
 
     from spark_jobs.common import delta_io
 
-    manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST)
+    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    manifest = landing_objects(delta_io.read_table(spark, settings, T.INGEST_MANIFEST), landing_uri)
     row = manifest.select(
         F.array_sort(
             F.array_distinct(
                 F.flatten(
-                    F.collect_list(F.when(F.col("dt").between(start, end), F.col("event_dates")))
+                    F.collect_list(F.when(F.col("dt").between(first, end), F.col("event_dates")))
                 )
             )
         ).alias("affected"),
         F.max(F.array_max("event_dates")).alias("last_event_date"),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list("app_ids")))).alias("apps"),
     ).first()
     affected = list(row["affected"] or []) if row else []
-    return compute_plan(start, end, affected, row["last_event_date"] if row else None, settings)
+    last_event = row["last_event_date"] if row else None
+    apps = None if landing_uri is None else tuple(row["apps"] or []) if row else ()
+    active = delta_io.read_table(spark, settings, T.DWS_ACTIVE_USERS)
+    if apps is not None:
+        active = active.where(F.col("app_id").isin(list(apps))) if apps else active.limit(0)
+    last_processed = active.agg(F.max("dt")).first()[0]
+    return compute_plan(start, end, affected, last_event, settings, apps, last_processed)

@@ -103,6 +103,7 @@ INGEST_MANIFEST = StructType(
         _s("ods_rows", LongType(), False),
         _s("rejected_rows", LongType(), False),
         _s("event_dates", ArrayType(DateType(), False), False),  # ODS dt values it added to
+        _s("app_ids", ArrayType(StringType(), False), False),  # app_id values of its ODS rows
         _s("etl_ingest_ts", TimestampType(), False),
         _s("dt", DateType(), False),  # arrival date (UTC), from the object key
     ]

@@ -160,13 +160,23 @@ def transform(ods: DataFrame, settings: Settings) -> DataFrame:
 
 
 def build(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, stage: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Rewrite ``dt`` in ``[start, end]`` of the table (or its staging twin); returns rows."""
+    """Rewrite ``dt`` in ``[start, end]`` of the table (or its staging twin) for ``apps`` (None:
+    all); returns rows."""
     context_start = start - dt.timedelta(days=settings.session_lookback_days)
     ods = delta_io.read_partitions(spark, settings, T.ODS_EVENTS, context_start, end)
-    events = transform(ods, settings).where(F.col("dt").between(start, end))
-    return delta_io.replace_partitions(events, settings, T.DWD_EVENTS, start, end, stage=stage)
+    events = transform(delta_io.only_apps(ods, apps), settings).where(
+        F.col("dt").between(start, end)
+    )
+    return delta_io.replace_partitions(
+        events, settings, T.DWD_EVENTS, start, end, stage=stage, apps=apps
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

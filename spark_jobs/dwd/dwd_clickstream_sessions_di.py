@@ -93,16 +93,24 @@ def aggregate_sessions(events: DataFrame, gap_sec: int) -> DataFrame:
 
 
 def build(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, stage: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Rewrite sessions starting on ``[start, end]`` (table or staging twin); returns rows."""
+    """Rewrite sessions starting on ``[start, end]`` (table or staging twin) for ``apps`` (None:
+    all); returns rows."""
     events = delta_io.read_partitions(
         spark, settings, T.DWD_EVENTS, start, end + dt.timedelta(days=1)
     )
-    sessions = aggregate_sessions(events, settings.session_gap_sec).where(
+    sessions = aggregate_sessions(delta_io.only_apps(events, apps), settings.session_gap_sec).where(
         F.col("dt").between(start, end)
     )
-    return delta_io.replace_partitions(sessions, settings, T.DWD_SESSIONS, start, end, stage=stage)
+    return delta_io.replace_partitions(
+        sessions, settings, T.DWD_SESSIONS, start, end, stage=stage, apps=apps
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

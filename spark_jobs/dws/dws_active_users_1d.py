@@ -92,16 +92,25 @@ def aggregate_active_users(
 
 
 def build(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, stage: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin); returns rows written."""
-    history = (
+    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
+    returns rows written."""
+    history = delta_io.only_apps(
         delta_io.read_table(spark, settings, T.DWD_EVENTS)
         .where(F.col("dt") <= end)
-        .select("app_id", "user_id", "dt")
+        .select("app_id", "user_id", "dt"),
+        apps,
     )
     rows = aggregate_active_users(history, history, start, end)
-    return delta_io.replace_partitions(rows, settings, T.DWS_ACTIVE_USERS, start, end, stage=stage)
+    return delta_io.replace_partitions(
+        rows, settings, T.DWS_ACTIVE_USERS, start, end, stage=stage, apps=apps
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

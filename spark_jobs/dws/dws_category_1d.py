@@ -45,12 +45,20 @@ def aggregate_categories(events: DataFrame) -> DataFrame:
 
 
 def build(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, stage: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin); returns rows written."""
+    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
+    returns rows written."""
     events = delta_io.read_partitions(spark, settings, T.DWD_EVENTS, start, end)
-    rows = aggregate_categories(events)
-    return delta_io.replace_partitions(rows, settings, T.DWS_CATEGORY, start, end, stage=stage)
+    rows = aggregate_categories(delta_io.only_apps(events, apps))
+    return delta_io.replace_partitions(
+        rows, settings, T.DWS_CATEGORY, start, end, stage=stage, apps=apps
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,14 +57,23 @@ def aggregate_conversion(sessions: DataFrame, spine: DataFrame) -> DataFrame:
 
 
 def build(
-    spark: SparkSession, settings: Settings, start: dt.date, end: dt.date, stage: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> int:
-    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin); returns rows written."""
+    """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
+    returns rows written."""
     sessions = delta_io.read_partitions(spark, settings, T.DWD_SESSIONS, start, end)
     events = delta_io.read_table(spark, settings, T.DWD_EVENTS).where(F.col("dt") <= end)
-    spine = app_day_spine(app_first_event_dates(events.select("app_id", "dt")), start, end)
-    rows = aggregate_conversion(sessions, spine)
-    return delta_io.replace_partitions(rows, settings, T.DWS_CONVERSION, start, end, stage=stage)
+    events = delta_io.only_apps(events.select("app_id", "dt"), apps)
+    spine = app_day_spine(app_first_event_dates(events), start, end)
+    rows = aggregate_conversion(delta_io.only_apps(sessions, apps), spine)
+    return delta_io.replace_partitions(
+        rows, settings, T.DWS_CONVERSION, start, end, stage=stage, apps=apps
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,8 @@ Dataset mappings (see data/README.md for the sources):
 
 - ``online_retail``: InvoiceDate is Europe/London local time -> UTC; ``user_id`` = CustomerID as an
   integer string (``17850.0`` -> ``"17850"``, empty -> null); InvoiceNo starting with ``C`` ->
-  ``order_cancelled``, else Quantity > 0 -> ``purchase``, else ``other``; product = StockCode.
+  ``order_cancelled``, with ``A`` (bad-debt adjustments, negative UnitPrice) -> ``other`` named
+  ``adjustment``, else Quantity > 0 -> ``purchase``, else ``other``; product = StockCode.
 - ``rees46``: event_time is UTC; view/cart/remove_from_cart/purchase -> product_view/add_to_cart/
   remove_from_cart/purchase; category = category_code (empty -> null); quantity 1;
   ``user_session`` kept as an attribute.
@@ -111,6 +112,8 @@ def online_retail_events(path: Path) -> Iterator[dict]:
             quantity = int(row["Quantity"])
             if invoice.startswith("C"):
                 event_type, event_name = "order_cancelled", "cancellation"
+            elif invoice.startswith("A"):
+                event_type, event_name = "other", "adjustment"
             elif quantity > 0:
                 event_type, event_name = "purchase", "invoice_line"
             else:

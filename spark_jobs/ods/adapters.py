@@ -9,7 +9,16 @@ One adapter per input schema, selected per landing stream/topic by configuration
   "globalseq", "prevglobalseq"}``; ``event_id`` = ``<stream>-<globalseq>``.
 - ``backend_behaviour``: backend behaviour events,
   ``{"eventId", "action", "userId", "objectId", "bizId", "errorMsg", "createdAt"}``;
-  ``createdAt`` is epoch ms or an ISO-8601 timestamp (UTC when no zone is given).
+  ``createdAt`` is an epoch number or an ISO-8601 timestamp (UTC when no zone is given).
+
+Event times, in every adapter: ISO-8601 text (UTC when no zone is given) or a number of the epoch
+read by its magnitude: below 10^11 seconds (10^11 s is the year 5138), below 10^14 milliseconds,
+below 10^17 microseconds (so ``1700000000`` and ``1700000000000`` are the same instant, and
+seconds where milliseconds are expected never land in January 1970).
+
+Rejection is for what cannot be read (bad JSON, a missing or unparseable required field, an
+unknown schema). Implausible values in a readable record (a negative price) are kept and are
+reported by a warning-level Great Expectations expectation instead.
 
 Every adapter is a pure function ``DataFrame -> DataFrame``:
 
@@ -18,7 +27,7 @@ out: the pass-through columns plus the typed canonical event fields of
 :data:`spark_jobs.common.schemas.ODS_EVENTS` (without the ``etl_*``/``dt`` ones) and ``reason``
 (STRING, null when the record is good; otherwise the first failed check, e.g.
 ``malformed JSON``, ``unknown schema: expected canonical``, ``missing event time``,
-``unparseable event time: 'x'``, ``unparseable price: 'x'``, ``negative price``).
+``unparseable event time: 'x'``, ``unparseable price: 'x'``).
 """
 
 from __future__ import annotations
@@ -95,10 +104,24 @@ def _blank_to_null(c: Column) -> Column:
     return F.when(F.trim(c) == "", None).otherwise(c)
 
 
+#: epoch numbers below this are seconds, below ``1000 *`` it milliseconds, then microseconds
+EPOCH_SECONDS_BELOW = 10**11
+
+
 def _parse_ts(text: Column) -> Column:
-    """ISO-8601 (with or without zone; no zone = UTC) or epoch milliseconds -> TIMESTAMP."""
-    as_millis = F.when(text.rlike(r"^\d{10,13}$"), F.timestamp_millis(text.try_cast("bigint")))
-    return F.coalesce(as_millis, text.try_cast("timestamp"))
+    """ISO-8601 (with or without zone; no zone = UTC) or an epoch number -> TIMESTAMP (UTC).
+
+    Epoch numbers (digits, optionally a fraction) are read by magnitude: < 10^11 seconds,
+    < 10^14 milliseconds, < 10^17 microseconds; larger ones are unparseable (null).
+    """
+    number = F.when(text.rlike(r"^\d{1,17}(\.\d+)?$"), text.try_cast("decimal(24,6)"))
+    micros = (
+        F.when(number < EPOCH_SECONDS_BELOW, number * 1_000_000)
+        .when(number < EPOCH_SECONDS_BELOW * 1000, number * 1000)
+        .when(number < EPOCH_SECONDS_BELOW * 1_000_000, number)
+    )
+    as_epoch = F.timestamp_micros(F.floor(micros).cast("bigint"))
+    return F.when(number.isNotNull(), as_epoch).otherwise(text.try_cast("timestamp"))
 
 
 def _finish(df: DataFrame, signature: list[str], adapter: str) -> DataFrame:
@@ -129,7 +152,6 @@ def _finish(df: DataFrame, signature: list[str], adapter: str) -> DataFrame:
             F.col("_quantity_raw").isNotNull() & F.col("quantity").isNull(),
             F.concat(F.lit("unparseable quantity: '"), F.col("_quantity_raw"), F.lit("'")),
         )
-        .when(F.col("price") < 0, F.lit("negative price"))
     )
     return df.withColumn("reason", reason).drop(
         "j", "_malformed", "_ts_raw", "_ts_text", "_price_raw", "_quantity_raw"

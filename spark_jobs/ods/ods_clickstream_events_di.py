@@ -3,15 +3,20 @@
 Grain: one row per readable raw record (ODS) / per unreadable record or object (rejected).
 
 For the arrival dates ``[start, end]`` this job lists the landing objects (Firehose and Kafka
-Connect S3 sink layouts, local paths or ``s3a://``), skips the ones already in the ingest
-manifest (``etl_ingest_manifest``), reads the rest as whole objects (gzip or plain), parses each
-line with the adapter configured for the object's stream, and writes:
+Connect S3 sink layouts, local paths or ``s3a://``) of those days' folders and of the
+``ARRIVAL_LOOKBACK_DAYS`` before them (delivery services write objects into a folder after its
+hour has passed), skips the ones already in the ingest manifest (``etl_ingest_manifest``),
+reads the rest as whole objects (gzip or plain), parses each line with the adapter configured
+for the object's stream, and writes:
 
 - good records to ODS, typed, partitioned by event date ``dt`` (UTC), with the raw line, source
   object, line number and ingest time;
 - bad records to the rejected table with the raw line, source object, line and reason; an object
   that cannot be read at all (e.g. truncated gzip) is one rejected row with a null line;
-- one manifest row per object with its counts.
+- one manifest row per object with its counts, event dates and app ids (an empty object too,
+  with 0 records);
+- records whose event time cannot be right (after the arrival hour + ``MAX_CLOCK_SKEW``, before
+  ``MIN_EVENT_DATE``) to the rejected table with that reason.
 
 Afterwards it reconciles, per object, raw records = ODS rows + rejected rows by reading both
 tables back, and fails (non-zero exit) if any object does not add up. Writes are MERGEs keyed on
@@ -65,6 +70,7 @@ class IngestResult:
 
     objects: int = 0
     skipped_objects: int = 0
+    older_folder_objects: int = 0  # new objects found in the lookback folders (written late)
     raw_records: int = 0
     ods_rows: int = 0
     rejected_rows: int = 0
@@ -199,6 +205,45 @@ def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
     ).withColumn("etl_ingest_ts", F.lit(ingest_ts).cast("timestamp"))
 
 
+def reject_implausible_times(
+    parsed: DataFrame, arrival_hour: dict[str, dt.datetime], settings: Settings
+) -> DataFrame:
+    """Give readable records whose event time cannot be right a ``reason``.
+
+    A record is rejected when its ``event_ts`` is later than the end of its object's arrival hour
+    (UTC, from the object key: the hour folder it was delivered to) plus
+    ``settings.max_clock_skew_sec``, or earlier than ``settings.min_event_date`` (00:00 UTC).
+    The bound comes from the key, not from the object's modification time, so a rerun (or a
+    copy of the landing) gives the same answer.
+
+    In/out: the :func:`parse_records` columns (``etl_source_object``, ``event_ts``, ``reason``
+    used); rows that already have a reason are left as they are.
+    """
+    if not arrival_hour:
+        return parsed
+    skew = dt.timedelta(hours=1, seconds=settings.max_clock_skew_sec)
+    latest = F.create_map(
+        *[x for uri, hour in arrival_hour.items() for x in (F.lit(uri), F.lit(hour + skew))]
+    )[F.col("etl_source_object")]
+    earliest = dt.datetime.combine(settings.min_event_date, dt.time())
+    readable = F.col("reason").isNull() & F.col("event_ts").isNotNull()
+    return parsed.withColumn(
+        "reason",
+        F.when(
+            readable & (F.col("event_ts") > latest),
+            F.format_string(
+                "event time later than its object's arrival hour + %d s clock skew",
+                F.lit(settings.max_clock_skew_sec),
+            ),
+        )
+        .when(
+            readable & (F.col("event_ts") < F.lit(earliest)),
+            F.lit(f"event time before {settings.min_event_date.isoformat()}"),
+        )
+        .otherwise(F.col("reason")),
+    )
+
+
 def split_good_and_rejected(
     parsed: DataFrame, arrival_date: dict[str, dt.date]
 ) -> tuple[DataFrame, DataFrame]:
@@ -212,54 +257,81 @@ def split_good_and_rejected(
     return good, rejected
 
 
+def list_new_objects(
+    spark: SparkSession, settings: Settings, landing_uri: str, start: dt.date, end: dt.date
+) -> tuple[list[tuple[str, int]], int, int]:
+    """The objects a run over ``[start, end]`` ingests: those in the folders of
+    ``[start - ARRIVAL_LOOKBACK_DAYS, end]`` that the manifest does not know yet.
+
+    Returns:
+        ``(new objects as (uri, size), objects listed, new objects found in older folders)``.
+    """
+    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    listed = list_landing_objects(spark, landing_uri, first, end)
+    manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST)
+    seen = {
+        r[0]
+        for r in manifest.where(F.col("dt").between(first, end))
+        .select("etl_source_object")
+        .collect()
+    }
+    new = [(uri, size) for uri, size in listed if uri not in seen]
+    older = sum(1 for uri, _ in new if parse_object_key(uri).arrival_date < start)
+    return new, len(listed), older
+
+
 def ingest(
     spark: SparkSession, settings: Settings, landing_uri: str, start: dt.date, end: dt.date
 ) -> IngestResult:
-    """Ingest the not-yet-ingested objects that arrived on ``[start, end]``.
+    """Ingest the not-yet-ingested objects of the folders of ``[start - lookback, end]``.
+
+    Every listed object ends in the manifest, also an empty one (0 bytes, an empty gzip member,
+    only blank lines: 0 raw records); every raw record ends in exactly one of ODS and the
+    rejected table.
 
     Raises:
         RuntimeError: the reconciliation raw = ODS + rejected fails for some object.
     """
     result = IngestResult()
-    listed = list_landing_objects(spark, landing_uri, start, end)
-    manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST)
-    seen = {
-        r[0]
-        for r in manifest.where(F.col("dt").between(start, end))
-        .select("etl_source_object")
-        .collect()
-    }
-    new = [(uri, size) for uri, size in listed if uri not in seen]
-    result.skipped_objects = len(listed) - len(new)
+    new, listed, older = list_new_objects(spark, settings, landing_uri, start, end)
+    result.skipped_objects = listed - len(new)
+    result.older_folder_objects = older
     log.info(
-        "ODS  ingest %s arrival dates %s..%s: %d objects listed, %d new, %d already ingested",
+        "ODS  ingest %s arrival dates %s..%s (+%d days lookback): %d objects listed, %d new "
+        "(%d of them written late into older folders), %d already ingested",
         landing_uri,
         start,
         end,
-        len(listed),
+        settings.arrival_lookback_days,
+        listed,
         len(new),
+        older,
         result.skipped_objects,
     )
     if not new:
         return result
     infos = {uri: parse_object_key(uri) for uri, _ in new}
+    sizes = dict(new)
     adapter_by_stream = {i.stream: settings.adapter_for(i.stream) for i in infos.values()}
     ingest_ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     lines = read_raw_lines(spark, [uri for uri, _ in new], adapter_by_stream).persist()
-    parsed = parse_records(lines, ingest_ts).persist()
+    parsed = reject_implausible_times(
+        parse_records(lines, ingest_ts), {u: i.arrival_hour for u, i in infos.items()}, settings
+    ).persist()
     good, rejected = split_good_and_rejected(parsed, {u: i.arrival_date for u, i in infos.items()})
     per_object = {
         r["etl_source_object"]: r
         for r in parsed.groupBy("etl_source_object")
         .agg(
             F.count("*").alias("raw_records"),
-            F.count(F.when(F.col("reason").isNull(), 1)).alias("good"),
             F.first("etl_source_schema", ignorenulls=True).alias("schema"),
-            F.first("object_size_bytes").alias("size"),
             F.array_sort(
                 F.collect_set(F.when(F.col("reason").isNull(), F.to_date("event_ts")))
             ).alias("event_dates"),
+            F.array_sort(F.collect_set(F.when(F.col("reason").isNull(), F.col("app_id")))).alias(
+                "app_ids"
+            ),
         )
         .collect()
     }
@@ -272,7 +344,10 @@ def ingest(
     manifest_rows = []
     bad = []
     for uri, info in infos.items():
-        raw = per_object[uri]["raw_records"]
+        # an object without a single line (0 bytes, empty gzip member, blank lines) has no row
+        # in ``parsed``: it is recorded with 0 raw records
+        seen = per_object.get(uri)
+        raw = seen["raw_records"] if seen else 0
         ods_rows, rejected_rows = counts.get(uri, (0, 0))
         if raw != ods_rows + rejected_rows:
             bad.append(f"{uri}: raw {raw} != ods {ods_rows} + rejected {rejected_rows}")
@@ -281,12 +356,13 @@ def ingest(
                 uri,
                 info.stream,
                 info.layout,
-                per_object[uri]["schema"],
-                per_object[uri]["size"],
+                seen["schema"] if seen else adapter_by_stream.get(info.stream),
+                sizes[uri],
                 raw,
                 ods_rows,
                 rejected_rows,
-                per_object[uri]["event_dates"],
+                seen["event_dates"] if seen else [],
+                seen["app_ids"] if seen else [],
                 ingest_ts,
                 info.arrival_date,
             )

@@ -145,6 +145,7 @@ class ValidationOutcome:
         docs_index: URL of the Data Docs ``index.html``.
         window: ``(first, last)`` dt validated for DWD/DWS tables (what ``--publish`` publishes).
         version: Delta version of the staging twin that was validated (what is published).
+        apps: the apps validated (and published) for DWD/DWS tables; None: all.
     """
 
     table: str
@@ -156,6 +157,7 @@ class ValidationOutcome:
     docs_index: str
     window: tuple[dt.date, dt.date] | None = None
     version: int | None = None
+    apps: tuple[str, ...] | None = None
 
     @property
     def failed_types(self) -> set[str]:
@@ -438,10 +440,12 @@ def _format_sample(sample: Any) -> str:
 
 
 def run_manifest(spark, settings: Settings, start: dt.date, end: dt.date):
-    """Manifest rows of the objects that arrived on ``[start, end]`` (manifest ``dt``)."""
+    """Manifest rows of the objects in the folders a run over ``[start, end]`` lists: manifest
+    ``dt`` (arrival date) in ``[start - ARRIVAL_LOOKBACK_DAYS, end]``."""
     from spark_jobs.common import delta_io
 
-    return delta_io.read_partitions(spark, settings, T.INGEST_MANIFEST, start, end)
+    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    return delta_io.read_partitions(spark, settings, T.INGEST_MANIFEST, first, end)
 
 
 def run_object_rows(spark, settings: Settings, table: str, start: dt.date, end: dt.date):
@@ -465,7 +469,8 @@ def run_object_rows(spark, settings: Settings, table: str, start: dt.date, end: 
         rows = delta_io.read_table(spark, settings, table)
         rows = rows.where(F.col("dt").isin(dates)) if dates else rows.limit(0)
     elif table == T.ODS_REJECTED:
-        rows = delta_io.read_partitions(spark, settings, table, start, end)
+        first = start - dt.timedelta(days=settings.arrival_lookback_days)
+        rows = delta_io.read_partitions(spark, settings, table, first, end)
     else:
         raise ValueError(f"{table} is not an ODS table")
     return rows.join(objects, "etl_source_object", "left_semi").select(*rows.columns)
@@ -497,8 +502,11 @@ def validate_table(
     start: dt.date,
     end: dt.date,
     staged: bool = False,
+    landing_uri: str | None = None,
 ) -> ValidationOutcome:
     """Validate the partitions a run over ``[start, end]`` wrote to ``table`` (see module doc).
+
+    ``landing_uri`` scopes DWD/DWS tables to the landing's apps (the rows the run rewrote).
 
     Returns:
         The outcome; ``window`` is set for DWD/DWS tables (the plan's rewrite window).
@@ -516,14 +524,15 @@ def validate_table(
         if not delta_io.table_exists(spark, settings, table, staged=staged):
             where = "staging twin" if staged else "table"
             raise FileNotFoundError(f"no {where} for {table}: run its build first")
-        first, last = plan_rebuild(spark, settings, start, end).window(table)
+        plan = plan_rebuild(spark, settings, start, end, landing_uri)
+        first, last = plan.window(table)
         version = delta_io.table_version(spark, settings, table, staged=staged)
         df = delta_io.read_partitions(
             spark, settings, table, first, last, staged=staged, version=version
         )
         label = f"{'staged' if staged else 'published'} dt {first}..{last}"
-        outcome = _validate_persisted(df, table, settings, label)
-        return replace(outcome, window=(first, last), version=version)
+        outcome = _validate_persisted(delta_io.only_apps(df, plan.apps), table, settings, label)
+        return replace(outcome, window=(first, last), version=version, apps=plan.apps)
     if staged:
         raise ValueError(
             f"--staged applies to DWD/DWS tables only; {table} is written live by the ODS ingest "
@@ -576,7 +585,8 @@ def run_validate_command(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings()
     spark = get_spark(f"lakehouse:validate {table}", settings)
-    outcome = validate_table(spark, settings, table, start, end, staged=args.staged)
+    landing = getattr(args, "landing", None)
+    outcome = validate_table(spark, settings, table, start, end, args.staged, landing)
     print(outcome.report(), flush=True)
     if not outcome.success:
         if args.publish:
@@ -584,7 +594,9 @@ def run_validate_command(args: argparse.Namespace) -> int:
         return 1
     if args.publish and outcome.window:
         first, last = outcome.window
-        rows = publish_partitions(spark, settings, table, first, last, version=outcome.version)
+        rows = publish_partitions(
+            spark, settings, table, first, last, version=outcome.version, apps=outcome.apps
+        )
         print(f"published {table} dt {first}..{last}: {rows} rows", flush=True)
     return 0
 
@@ -599,6 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--publish", action="store_true", help="publish the staged partitions if they pass"
     )
+    parser.add_argument("--landing", help="validate/publish only the apps of this landing (URI)")
     add_date_arguments(parser)
     return parser
 

@@ -53,7 +53,7 @@ def day_truth(data_dir: Path, day: dt.date) -> DayTruth:
         if utc.date() != day:
             continue
         events += 1
-        is_purchase = not row["InvoiceNo"].startswith("C") and int(row["Quantity"]) > 0
+        is_purchase = not row["InvoiceNo"].startswith(("C", "A")) and int(row["Quantity"]) > 0
         if is_purchase:
             purchases += 1
             revenue += Decimal(row["UnitPrice"]) * int(row["Quantity"])

@@ -62,3 +62,19 @@ def test_replay_is_deterministic_and_keeps_every_line(tmp_path):
         records += [json.loads(x) for x in gzip.open(tmp_path / "a" / f, "rt")]
     assert len(records) == 17434
     assert len({r["event_id"] for r in records}) == 17434  # duplicates stay two events
+
+
+def test_online_retail_bad_debt_adjustments_are_other_events_named_adjustment():
+    day = dt.date(2011, 8, 12)
+    events = list(dataset_events("online_retail", DATA_DIR, day, day))
+    # source lines of 2011-08-12.csv.gz (by hand): A563185 +11062.06, A563186/7 -11062.06
+    adjustments = {
+        e["attributes"]["invoice_no"]: (e["event_type"], e["event_name"], e["price"])
+        for e in events
+        if e["attributes"]["invoice_no"].startswith("A")
+    }
+    assert adjustments == {
+        "A563185": ("other", "adjustment", 11062.06),
+        "A563186": ("other", "adjustment", -11062.06),
+        "A563187": ("other", "adjustment", -11062.06),
+    }

@@ -8,8 +8,13 @@ from decimal import Decimal
 
 import pytest
 
-from spark_jobs.ods.ods_clickstream_events_di import RAW_LINES, parse_records
+from spark_jobs.ods.ods_clickstream_events_di import (
+    RAW_LINES,
+    parse_records,
+    reject_implausible_times,
+)
 from spark_jobs.ods.ods_clickstream_events_di import _split_object as split_object
+from spark_jobs.settings import Settings
 
 pytestmark = pytest.mark.spark
 
@@ -108,7 +113,6 @@ def test_backend_behaviour_record_and_error_message_makes_an_error_event(spark):
         ('{"event_id":"e1","event_ts":"yesterday"}', "unparseable event time: 'yesterday'"),
         ('{"event_id":"e1","event_ts":"2024-01-02","price":"abc"}', "unparseable price: 'abc'"),
         ('{"event_id":"e1","event_ts":"2024-01-02","quantity":"2x"}', "unparseable quantity: '2x'"),
-        ('{"event_id":"e1","event_ts":"2024-01-02","price":-1.5}', "negative price"),
     ],
 )
 def test_bad_records_get_their_reason(spark, line, reason):
@@ -136,3 +140,53 @@ def test_object_lines_are_numbered_and_blank_lines_skipped():
     row = {"path": OBJ, "content": b'{"a":1}\n\n{"b":2}\n'}
     out = list(split_object(row, {"web": "canonical"}))
     assert [(o[3], o[4]) for o in out] == [(1, '{"a":1}'), (3, '{"b":2}')]
+
+
+def test_a_negative_price_is_a_value_not_a_reason_to_reject(spark):
+    line = '{"event_id":"e1","event_ts":"2024-01-02","event_type":"purchase","price":-11062.06}'
+    r = _parse(spark, "canonical", [line])[1]
+    assert (r.reason, r.price) == (None, Decimal("-11062.0600"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # 1704164645 s after the epoch = 2024-01-02 03:04:05 UTC (by hand: 19724 days + 11045 s)
+        ("1704164645", dt.datetime(2024, 1, 2, 3, 4, 5)),
+        ("1704164645000", dt.datetime(2024, 1, 2, 3, 4, 5)),
+        ("1704164645123", dt.datetime(2024, 1, 2, 3, 4, 5, 123000)),
+        ("1704164645123456", dt.datetime(2024, 1, 2, 3, 4, 5, 123456)),
+        ("1704164645.5", dt.datetime(2024, 1, 2, 3, 4, 5, 500000)),
+    ],
+)
+def test_numeric_event_times_are_seconds_or_milliseconds_by_magnitude(spark, raw, expected):
+    lab = f'{{"eventtimestamp":{raw},"userid":1,"globalseq":1,"event_type":"home_page"}}'
+    r = _parse(spark, "msk_clickstream_lab", [lab], stream="clickstream")[1]
+    assert (r.reason, r.event_ts) == (None, expected)
+    behaviour = f'{{"eventId":"b1","action":"view","createdAt":"{raw}"}}'
+    assert _parse(spark, "backend_behaviour", [behaviour])[1].event_ts == expected
+
+
+def test_event_times_that_cannot_be_right_are_rejected_with_their_reason(spark):
+    # OBJ arrived in the 2024-01-02 03:00 folder: latest allowed 04:00 + 1 h skew = 05:00
+    lines = [
+        '{"event_id":"ok","event_ts":"2024-01-02T05:00:00Z"}',
+        '{"event_id":"future","event_ts":"2024-01-02T05:00:01Z"}',
+        '{"event_id":"client2030","event_ts":"2030-06-01T00:00:00Z"}',
+        '{"event_id":"old","event_ts":"1999-12-31T23:59:59Z"}',
+        '{"event_id":"bad","event_ts":"never"}',
+    ]
+    rows = [(OBJ, "web", "canonical", n, line, None, 100) for n, line in enumerate(lines, 1)]
+    parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS)
+    checked = reject_implausible_times(
+        parsed, {OBJ: dt.datetime(2024, 1, 2, 3)}, Settings(max_clock_skew_sec=3600)
+    )
+    reasons = {r.event_id: r.reason for r in checked.collect()}
+    late = "event time later than its object's arrival hour + 3600 s clock skew"
+    assert reasons == {
+        "ok": None,
+        "future": late,
+        "client2030": late,
+        "old": "event time before 2000-01-01",
+        "bad": "unparseable event time: 'never'",
+    }

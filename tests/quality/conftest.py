@@ -101,6 +101,7 @@ def _manifest(obj, layout, raw, ods, rejected, event_dates, day) -> dict:
         "ods_rows": ods,
         "rejected_rows": rejected,
         "event_dates": event_dates,
+        "app_ids": ["shop"] if event_dates else [],
         "etl_ingest_ts": INGEST_TS,
         "dt": day,
     }

@@ -98,6 +98,7 @@ REDSHIFT_TYPES = {
     "timestamp": "TIMESTAMP",
     "date": "DATE",
     "array<date>": "ARRAY<DATE>",
+    "array<string>": "ARRAY<VARCHAR(65535)>",
     "map<string,string>": "MAP<VARCHAR(65535), VARCHAR(65535)>",
 }
 

@@ -20,6 +20,7 @@ CREATE EXTERNAL TABLE clickstream_lake.etl_ingest_manifest (
     ods_rows BIGINT,
     rejected_rows BIGINT,
     event_dates ARRAY<DATE>,
+    app_ids ARRAY<VARCHAR(65535)>,
     etl_ingest_ts TIMESTAMP
 )
 PARTITIONED BY (dt DATE)
