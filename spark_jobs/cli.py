@@ -31,8 +31,9 @@ from spark_jobs.settings import PROJECT_DIR, load_settings
 
 log = logging.getLogger("lakehouse")
 
-#: what ``lakehouse demo`` replays: dataset -> landing layout (one of each layout)
-DEMO_DATASETS = {"online_retail": FIREHOSE, "rees46": KAFKA}
+#: what ``lakehouse demo`` replays: dataset -> landing layout (both layouts; OTTO gives weeks of
+#: behaviour data: rolling WAU/MAU and a funnel over four weeks)
+DEMO_DATASETS = {"online_retail": FIREHOSE, "rees46": KAFKA, "otto": KAFKA}
 
 
 def _spark(settings, name: str):

@@ -321,6 +321,13 @@ def _funnel_chart(conv: pd.DataFrame, app: str, div_id: str) -> str:
     if c.empty:
         return _NO_DATA
     values = [int(c[col].sum()) for col, _ in _FUNNEL_STEPS]
+    if values[0] and not (values[1] or values[2]):
+        # e.g. Online Retail: invoice lines only, so every session is a purchase-only session
+        return (
+            f'<p class="nodata">{app}: no funnel to show: the dataset has no product views or '
+            f"add-to-cart events, only purchases ({values[0]:,} sessions, "
+            f"{int(c['sessions_with_purchase'].sum()):,} with a purchase)</p>"
+        )
     fig = go.Figure(
         go.Funnel(
             y=[label for _, label in _FUNNEL_STEPS], x=values, textinfo="value+percent initial"

@@ -257,3 +257,26 @@ def test_remote_root_writes_the_report_under_the_working_directory(settings, tmp
 
     assert report_path(remote) == tmp_path / "reports" / "index.html"
     assert report_path(file_uri) == tmp_path / "lake" / "reports" / "index.html"
+
+
+def test_funnel_of_a_purchase_only_dataset_says_it_has_no_views_or_carts():
+    import pandas as pd
+
+    from spark_jobs.report import _funnel_chart
+
+    # two days of an invoice-only app: 5 + 3 sessions, every one with a purchase
+    conv = pd.DataFrame(
+        {
+            "app_id": ["online_retail"] * 2,
+            "dt": [dt.date(2011, 1, 4), dt.date(2011, 1, 5)],
+            "sessions": [5, 3],
+            "product_view_sessions": [0, 0],
+            "add_to_cart_sessions": [0, 0],
+            "purchase_sessions": [0, 0],
+            "sessions_with_purchase": [5, 3],
+        }
+    )
+    html = _funnel_chart(conv, "online_retail", "f")
+    assert "no product views or add-to-cart events, only purchases" in html
+    assert "(8 sessions, 8 with a purchase)" in html
+    assert "plotly" not in html.lower()

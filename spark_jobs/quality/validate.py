@@ -112,10 +112,18 @@ class FailedExpectation:
     observed_value: Any
     samples: tuple[Any, ...]
     error: str | None = None
+    severity: str = "critical"
+
+    @property
+    def blocking(self) -> bool:
+        """A ``critical`` failure stops the run; ``warning``/``info`` ones are only reported."""
+        return self.severity == "critical"
 
     def describe(self) -> str:
         """Multi-line text: the rule, how often it failed, sample rows."""
         head = self.type + (f" [{', '.join(self.columns)}]" if self.columns else "")
+        if not self.blocking:
+            head = f"{self.severity.upper()} (not blocking) {head}"
         facts = []
         if self.unexpected_count is not None:
             percent = f" ({self.unexpected_percent:.2f}%)" if self.unexpected_percent else ""
@@ -138,7 +146,8 @@ class ValidationOutcome:
     Attributes:
         table: table = suite name.
         label: what was validated (published/staged, dates), also the Data Docs run name.
-        success: every expectation passed.
+        success: no critical (blocking) expectation failed; warning-level failures are listed in
+            ``failures`` but do not stop the run.
         evaluated: expectations evaluated.
         passed: expectations that passed.
         failures: the failed ones.
@@ -167,6 +176,8 @@ class ValidationOutcome:
     def report(self) -> str:
         """Text for stdout: one PASS line, or a FAIL line with every failed expectation."""
         status = "PASS" if self.success else "FAIL"
+        if self.success and self.failures:
+            status = f"PASS with {len(self.failures)} warning(s)"
         lines = [
             f"{status} {self.table} ({self.label}): "
             f"{self.passed}/{self.evaluated} expectations passed"
@@ -347,10 +358,12 @@ def validate_dataframe(df, table: str, settings: Settings, label: str) -> Valida
     failures = tuple(_failure(r, df, index_columns) for r in validation.results if not r.success)
     stats = validation.statistics
     urls = context.get_docs_sites_urls(site_name=DATA_DOCS_SITE, only_if_exists=False)
+    # GX's own success is all-or-nothing; the gate is the expectations' severity: only a
+    # ``critical`` failure blocks, ``warning`` ones (implausible values) are reported
     return ValidationOutcome(
         table=table,
         label=label,
-        success=bool(validation.success),
+        success=not any(f.blocking for f in failures),
         evaluated=int(stats["evaluated_expectations"]),
         passed=int(stats["successful_expectations"]),
         failures=failures,
@@ -390,6 +403,7 @@ def _failure(result, df, index_columns: list[str]) -> FailedExpectation:
         observed_value=observed,
         samples=tuple(samples),
         error=error,
+        severity=str(getattr(config.severity, "value", config.severity) or "critical"),
     )
 
 

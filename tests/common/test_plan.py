@@ -16,7 +16,8 @@ def test_on_time_daily_run_rebuilds_the_day_and_the_day_before_for_sessions():
         D(2024, 3, 10), D(2024, 3, 10), [D(2024, 3, 10)], D(2024, 3, 10), Settings()
     )
     assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 10), D(2024, 3, 10))
-    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 9), D(2024, 3, 10))  # +1 clipped to data
+    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 9), D(2024, 3, 10))  # +2 clipped to data
+    assert plan.window(T.DWS_CONVERSION) == (D(2024, 3, 9), D(2024, 3, 10))
     assert plan.too_late == ()
 
 
@@ -29,12 +30,36 @@ def test_late_object_pulls_the_window_back_to_its_event_date():
     assert plan.window(T.DWD_SESSIONS) == (D(2024, 3, 9), D(2024, 3, 12))
 
 
-def test_backfill_in_the_middle_of_the_data_rewrites_the_next_day_for_sessions():
+def test_backfill_in_the_middle_rewrites_rolling_metrics_up_to_the_last_processed_day():
+    # the app was processed up to 03-31; a backfill of 03-05..03-06 changes WAU/MAU of the days
+    # after it and new_users of any later day whose users' first-seen date moved
     plan = compute_plan(
-        D(2024, 3, 5), D(2024, 3, 6), [D(2024, 3, 5), D(2024, 3, 6)], D(2024, 3, 31), Settings()
+        D(2024, 3, 5),
+        D(2024, 3, 6),
+        [D(2024, 3, 5), D(2024, 3, 6)],
+        D(2024, 3, 31),
+        Settings(),
+        apps=("shop",),
+        last_processed_date=D(2024, 3, 31),
     )
-    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 4), D(2024, 3, 7))
-    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 5), D(2024, 3, 6))
+    assert plan.window(T.DWD_EVENTS) == (D(2024, 3, 4), D(2024, 3, 8))  # sessions: -1 .. +2
+    assert plan.window(T.DWS_CATEGORY) == (D(2024, 3, 4), D(2024, 3, 8))
+    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 3, 5), D(2024, 3, 31))
+    assert plan.window(T.DWS_CONVERSION) == (D(2024, 3, 4), D(2024, 3, 31))  # the day spine
+    assert plan.apps == ("shop",)
+
+
+def test_a_run_after_the_last_processed_day_rewrites_only_its_own_days():
+    plan = compute_plan(
+        D(2024, 4, 2),
+        D(2024, 4, 2),
+        [D(2024, 4, 2)],
+        D(2024, 4, 2),
+        Settings(),
+        ("shop",),
+        D(2024, 4, 1),
+    )
+    assert plan.window(T.DWS_ACTIVE_USERS) == (D(2024, 4, 2), D(2024, 4, 2))
 
 
 def test_events_older_than_the_lookback_are_reported_not_rebuilt():

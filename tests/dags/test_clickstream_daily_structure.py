@@ -56,6 +56,17 @@ def test_no_dwd_or_dws_task_can_start_before_every_ods_check(dag):
             assert set(ODS_CHECKS) <= task.get_flat_relative_ids(upstream=True), task.task_id
 
 
+def test_a_day_without_objects_still_runs_ingest_and_every_build(dag):
+    # the sensor soft-fails (skipped) after its timeout; ingest runs unless something failed,
+    # and every task after it has the default all_success, which a skipped sensor no longer reaches
+    assert dag.get_task("wait_for_raw_objects").soft_fail
+    assert dag.get_task("ingest").trigger_rule == "none_failed"
+    for task in dag.tasks:
+        if task.task_id not in ("wait_for_raw_objects", "ingest"):
+            assert task.trigger_rule == "all_success", task.task_id
+            assert "wait_for_raw_objects" not in task.upstream_task_ids, task.task_id
+
+
 def test_local_landing_gets_a_deferrable_file_sensor_on_the_days_objects(dag, tmp_path):
     from airflow.providers.standard.sensors.filesystem import FileSensor
 

@@ -150,8 +150,9 @@ def render(dag, task, params: dict | None = None, day: dt.date = dt.date(2011, 1
     return task.render_template(task.application_args, context, jinja_env=dag.get_template_env())
 
 
-def test_every_build_task_runs_its_tables_job_with_the_run_dates(dags):
+def test_every_build_task_runs_its_tables_job_with_the_run_dates_and_landing(dags):
     dag = dags["clickstream_daily"]
+    landing = ["--landing", str(PROJECT_DIR / "landing" / "online_retail")]
     builds = {t.task_id: t for t in dag.tasks if t.task_id.startswith("build__")}
     assert set(builds) == {f"build__{name}" for name in T.DOWNSTREAM_BUILD_ORDER}
     for name in T.DOWNSTREAM_BUILD_ORDER:
@@ -159,9 +160,16 @@ def test_every_build_task_runs_its_tables_job_with_the_run_dates(dags):
         expected_file = PROJECT_DIR / "spark_jobs" / T.get_table(name).layer / f"{name}.py"
         assert task.application == str(expected_file)
         assert expected_file.is_file()
-        assert render(dag, task) == ["--start", "2011-01-04", "--end", "2011-01-04", "--stage"]
+        assert render(dag, task) == [
+            "--start",
+            "2011-01-04",
+            "--end",
+            "2011-01-04",
+            *landing,
+            "--stage",
+        ]
         ranged = render(dag, task, {"start": "2011-01-01", "end": "2011-01-31"})
-        assert ranged == ["--start", "2011-01-01", "--end", "2011-01-31", "--stage"]
+        assert ranged == ["--start", "2011-01-01", "--end", "2011-01-31", *landing, "--stage"]
 
 
 def test_ingest_and_check_tasks_get_the_run_dates(dags):
@@ -181,7 +189,11 @@ def test_ingest_and_check_tasks_get_the_run_dates(dags):
     for table in T.TABLES:
         check = dag.get_task(f"check__{table.name}")
         assert check.application == validate
-        staged = ["--staged", "--publish"] if table.name in T.DOWNSTREAM_BUILD_ORDER else []
+        staged = (
+            ["--landing", landing, "--staged", "--publish"]
+            if table.name in T.DOWNSTREAM_BUILD_ORDER
+            else []
+        )
         assert render(dag, check) == [
             "--table",
             table.name,

@@ -200,3 +200,16 @@ def test_session_cap_comes_from_settings(good_rows, make_df, settings):
     (failure,) = outcome.failures
     assert failure.unexpected_count == 1
     assert failure.samples == ({"session_id": "s2", "dt": D2, "duration_sec": 7200},)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("table", [T.ODS_EVENTS, T.DWD_EVENTS])
+def test_a_negative_price_is_a_warning_that_does_not_block(table, good_rows, make_df, settings):
+    rows = good_rows[table]
+    rows[0]["price"] = Decimal("-11062.0600")  # an Online Retail bad-debt adjustment
+    outcome = validate_dataframe(make_df(table, rows), table, settings, "negative price")
+    assert outcome.success, outcome.report()
+    [warning] = outcome.failures
+    assert (warning.type, warning.columns, warning.severity) == (BETWEEN, ("price",), "warning")
+    assert outcome.report().startswith(f"PASS with 1 warning(s) {table}")
+    assert "WARNING (not blocking)" in outcome.report()
