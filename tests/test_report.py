@@ -95,7 +95,7 @@ def _write(spark, settings, table, rows, start=D1, end=D3):
 
 def _write_ingest(spark, settings):
     manifest = [
-        (obj, stream, "firehose", "canonical", 1000, raw, ods, rej, [D1], INGEST_TS, D3)
+        (obj, stream, "firehose", "canonical", 1000, raw, ods, rej, [D1], [stream], INGEST_TS, D3)
         for obj, stream, raw, ods, rej in MANIFEST
     ]
     _write(spark, settings, T.INGEST_MANIFEST, manifest)

@@ -114,7 +114,10 @@ def _parse_ts(text: Column) -> Column:
     Epoch numbers (digits, optionally a fraction) are read by magnitude: < 10^11 seconds,
     < 10^14 milliseconds, < 10^17 microseconds; larger ones are unparseable (null).
     """
-    number = F.when(text.rlike(r"^\d{1,17}(\.\d+)?$"), text.try_cast("decimal(24,6)"))
+    # JSON numbers read as text may come in scientific notation (1.7041646455E9)
+    number = F.when(
+        text.rlike(r"^\d{1,17}(\.\d+)?([eE][+]?\d{1,2})?$"), text.try_cast("decimal(24,6)")
+    )
     micros = (
         F.when(number < EPOCH_SECONDS_BELOW, number * 1_000_000)
         .when(number < EPOCH_SECONDS_BELOW * 1000, number * 1000)

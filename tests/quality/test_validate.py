@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import subprocess
 import sys
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -165,7 +166,12 @@ def test_ods_rows_of_a_run_are_those_of_its_objects(spark, settings, good_rows, 
 
     ods = run_object_rows(spark, settings, T.ODS_EVENTS, D1, D2)
     assert sorted(r.event_id for r in ods.collect()) == ["e1", "e2", "e3"]
-    late = run_object_rows(spark, settings, T.ODS_EVENTS, D3, D3)
+    # a run of D3 lists the folders of D1..D3 (arrival lookback 2 days); without the lookback
+    # it is OBJ4's alone
+    listed = run_object_rows(spark, settings, T.ODS_EVENTS, D3, D3)
+    assert sorted(r.event_id for r in listed.collect()) == ["e1", "e2", "e3", "e9"]
+    no_lookback = replace(settings, arrival_lookback_days=0)
+    late = run_object_rows(spark, no_lookback, T.ODS_EVENTS, D3, D3)
     assert [r.event_id for r in late.collect()] == ["e9"]
     rejected = run_object_rows(spark, settings, T.ODS_REJECTED, D1, D2)
     assert sorted((r.etl_source_object, r.etl_source_line) for r in rejected.collect()) == [
