@@ -94,6 +94,11 @@ class Settings:
         """Where the HTML report goes: ``<root>/reports``."""
         return f"{self.lakehouse_root}/reports"
 
+    def first_listed_date(self, start: dt.date) -> dt.date:
+        """The first landing folder (arrival date, UTC) a run starting on ``start`` lists:
+        ``start - ARRIVAL_LOOKBACK_DAYS``."""
+        return start - dt.timedelta(days=self.arrival_lookback_days)
+
     def adapter_for(self, stream: str) -> str | None:
         """Adapter configured for a landing stream/topic, else the ``*`` default, else None."""
         return self.source_adapters.get(stream, self.source_adapters.get("*"))

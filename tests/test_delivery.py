@@ -183,7 +183,7 @@ def test_a_run_rewrites_only_its_landings_apps_and_every_day_of_their_range(
 
     for day in range(4):  # the daily schedule of the shop, day 2 included
         run_pipeline(spark, settings, str(shop), _day(day), _day(day))
-    shop_before = {t: rows for t, rows in table_rows(spark, settings, DWS_TABLES).items()}
+    shop_before = table_rows(spark, settings, DWS_TABLES)
     run_pipeline(spark, settings, str(blog), _day(5), _day(6))
 
     after = table_rows(spark, settings, DWS_TABLES)

@@ -44,12 +44,17 @@ def table_exists(spark: SparkSession, settings: Settings, table: str, staged: bo
 
 
 def read_table(
-    spark: SparkSession, settings: Settings, table: str, staged: bool = False
+    spark: SparkSession,
+    settings: Settings,
+    table: str,
+    staged: bool = False,
+    apps: tuple[str, ...] | None = None,
 ) -> DataFrame:
-    """The whole table; an empty DataFrame with the declared schema when it does not exist yet."""
+    """The whole table (rows of ``apps`` only, when given: see :func:`only_apps`); an empty
+    DataFrame with the declared schema when it does not exist yet."""
     if not table_exists(spark, settings, table, staged):
         return spark.createDataFrame([], SCHEMAS[table])
-    return spark.read.format("delta").load(table_path(settings, table, staged))
+    return only_apps(spark.read.format("delta").load(table_path(settings, table, staged)), apps)
 
 
 def table_version(spark: SparkSession, settings: Settings, table: str, staged: bool = False) -> int:
@@ -72,15 +77,16 @@ def read_partitions(
     end: dt.date,
     staged: bool = False,
     version: int | None = None,
+    apps: tuple[str, ...] | None = None,
 ) -> DataFrame:
-    """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned), optionally as of a Delta
-    ``version`` (time travel)."""
+    """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned) and, when given, of
+    ``apps``; optionally as of a Delta ``version`` (time travel)."""
     if version is None:
         df = read_table(spark, settings, table, staged)
     else:
         path = table_path(settings, table, staged)
         df = spark.read.format("delta").option("versionAsOf", version).load(path)
-    return df.where(F.col("dt").between(start, end))
+    return only_apps(df.where(F.col("dt").between(start, end)), apps)
 
 
 def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
@@ -97,13 +103,15 @@ def _one_file_per_partition(df: DataFrame) -> DataFrame:
 
 
 def only_apps(df: DataFrame, apps: tuple[str, ...] | None) -> DataFrame:
-    """Rows of ``df`` whose ``app_id`` is in ``apps`` (all rows when ``apps`` is None)."""
+    """Rows of ``df`` (an ``app_id STRING`` column) whose ``app_id`` is in ``apps``: every row
+    when ``apps`` is None, none when it is empty."""
     if apps is None:
         return df
     return df.where(F.col("app_id").isin(list(apps))) if apps else df.limit(0)
 
 
 def _apps_predicate(apps: tuple[str, ...] | None) -> str:
+    """The SQL twin of :func:`only_apps`, appended to a ``replaceWhere`` predicate."""
     if apps is None:
         return ""
     if not apps:
@@ -176,8 +184,8 @@ def publish_partitions(
     """
     if not table_exists(spark, settings, table, staged=True):
         raise FileNotFoundError(f"no staged data for {table}: run its build with staging first")
-    staged = read_partitions(spark, settings, table, start, end, staged=True, version=version)
-    return replace_partitions(only_apps(staged, apps), settings, table, start, end, apps=apps)
+    staged = read_partitions(spark, settings, table, start, end, True, version, apps)
+    return replace_partitions(staged, settings, table, start, end, apps=apps)
 
 
 def insert_new_rows(

@@ -108,7 +108,8 @@ def compute_plan(
 
 
 def landing_objects(manifest, landing_uri: str | None):
-    """Manifest rows of the objects under ``landing_uri`` (all rows when None)."""
+    """The rows of ``manifest`` (``etl_ingest_manifest`` columns) whose ``etl_source_object`` lies
+    under ``landing_uri`` (a local path or ``s3a://`` URI); every row when it is None."""
     from pyspark.sql import functions as F
 
     if landing_uri is None:
@@ -131,7 +132,7 @@ def plan_rebuild(
 
     from spark_jobs.common import delta_io
 
-    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    first = settings.first_listed_date(start)
     manifest = landing_objects(delta_io.read_table(spark, settings, T.INGEST_MANIFEST), landing_uri)
     row = manifest.select(
         F.array_sort(
@@ -143,12 +144,11 @@ def plan_rebuild(
         ).alias("affected"),
         F.max(F.array_max("event_dates")).alias("last_event_date"),
         F.array_sort(F.array_distinct(F.flatten(F.collect_list("app_ids")))).alias("apps"),
-    ).first()
-    affected = list(row["affected"] or []) if row else []
-    last_event = row["last_event_date"] if row else None
-    apps = None if landing_uri is None else tuple(row["apps"] or []) if row else ()
-    active = delta_io.read_table(spark, settings, T.DWS_ACTIVE_USERS)
-    if apps is not None:
-        active = active.where(F.col("app_id").isin(list(apps))) if apps else active.limit(0)
+    ).first()  # a global aggregate: always one row, nulls over an empty manifest
+    affected = list(row["affected"] or [])
+    apps = None if landing_uri is None else tuple(row["apps"] or [])
+    active = delta_io.read_table(spark, settings, T.DWS_ACTIVE_USERS, apps=apps)
     last_processed = active.agg(F.max("dt")).first()[0]
-    return compute_plan(start, end, affected, last_event, settings, apps, last_processed)
+    return compute_plan(
+        start, end, affected, row["last_event_date"], settings, apps, last_processed
+    )

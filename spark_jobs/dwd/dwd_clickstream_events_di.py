@@ -170,10 +170,8 @@ def build(
     """Rewrite ``dt`` in ``[start, end]`` of the table (or its staging twin) for ``apps`` (None:
     all); returns rows."""
     context_start = start - dt.timedelta(days=settings.session_lookback_days)
-    ods = delta_io.read_partitions(spark, settings, T.ODS_EVENTS, context_start, end)
-    events = transform(delta_io.only_apps(ods, apps), settings).where(
-        F.col("dt").between(start, end)
-    )
+    ods = delta_io.read_partitions(spark, settings, T.ODS_EVENTS, context_start, end, apps=apps)
+    events = transform(ods, settings).where(F.col("dt").between(start, end))
     return delta_io.replace_partitions(
         events, settings, T.DWD_EVENTS, start, end, stage=stage, apps=apps
     )

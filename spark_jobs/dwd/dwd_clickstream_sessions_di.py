@@ -103,9 +103,9 @@ def build(
     """Rewrite sessions starting on ``[start, end]`` (table or staging twin) for ``apps`` (None:
     all); returns rows."""
     events = delta_io.read_partitions(
-        spark, settings, T.DWD_EVENTS, start, end + dt.timedelta(days=1)
+        spark, settings, T.DWD_EVENTS, start, end + dt.timedelta(days=1), apps=apps
     )
-    sessions = aggregate_sessions(delta_io.only_apps(events, apps), settings.session_gap_sec).where(
+    sessions = aggregate_sessions(events, settings.session_gap_sec).where(
         F.col("dt").between(start, end)
     )
     return delta_io.replace_partitions(

@@ -101,11 +101,10 @@ def build(
 ) -> int:
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
     returns rows written."""
-    history = delta_io.only_apps(
-        delta_io.read_table(spark, settings, T.DWD_EVENTS)
+    history = (
+        delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps)
         .where(F.col("dt") <= end)
-        .select("app_id", "user_id", "dt"),
-        apps,
+        .select("app_id", "user_id", "dt")
     )
     rows = aggregate_active_users(history, history, start, end)
     return delta_io.replace_partitions(

@@ -54,8 +54,8 @@ def build(
 ) -> int:
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
     returns rows written."""
-    events = delta_io.read_partitions(spark, settings, T.DWD_EVENTS, start, end)
-    rows = aggregate_categories(delta_io.only_apps(events, apps))
+    events = delta_io.read_partitions(spark, settings, T.DWD_EVENTS, start, end, apps=apps)
+    rows = aggregate_categories(events)
     return delta_io.replace_partitions(
         rows, settings, T.DWS_CATEGORY, start, end, stage=stage, apps=apps
     )

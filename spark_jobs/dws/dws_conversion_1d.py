@@ -66,11 +66,10 @@ def build(
 ) -> int:
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
     returns rows written."""
-    sessions = delta_io.read_partitions(spark, settings, T.DWD_SESSIONS, start, end)
-    events = delta_io.read_table(spark, settings, T.DWD_EVENTS).where(F.col("dt") <= end)
-    events = delta_io.only_apps(events.select("app_id", "dt"), apps)
-    spine = app_day_spine(app_first_event_dates(events), start, end)
-    rows = aggregate_conversion(delta_io.only_apps(sessions, apps), spine)
+    sessions = delta_io.read_partitions(spark, settings, T.DWD_SESSIONS, start, end, apps=apps)
+    events = delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps).where(F.col("dt") <= end)
+    spine = app_day_spine(app_first_event_dates(events.select("app_id", "dt")), start, end)
+    rows = aggregate_conversion(sessions, spine)
     return delta_io.replace_partitions(
         rows, settings, T.DWS_CONVERSION, start, end, stage=stage, apps=apps
     )

@@ -104,7 +104,7 @@ def _blank_to_null(c: Column) -> Column:
     return F.when(F.trim(c) == "", None).otherwise(c)
 
 
-#: epoch numbers below this are seconds, below ``1000 *`` it milliseconds, then microseconds
+#: epoch numbers below this are seconds, below 1000 times this milliseconds, then microseconds
 EPOCH_SECONDS_BELOW = 10**11
 
 

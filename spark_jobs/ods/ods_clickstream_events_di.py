@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import IntegerType, LongType, StringType, StructField, StructType
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from spark_jobs import tables as T
 from spark_jobs.common import delta_io
@@ -59,7 +59,6 @@ RAW_LINES = StructType(
         StructField("etl_source_line", IntegerType(), True),
         StructField("raw_line", StringType(), True),
         StructField("read_error", StringType(), True),
-        StructField("object_size_bytes", LongType(), False),
     ]
 )
 
@@ -111,21 +110,20 @@ def _split_object(row, adapter_by_stream: dict[str, str | None]):
     path, content = row["path"], bytes(row["content"])
     info = parse_object_key(path)
     adapter = adapter_by_stream.get(info.stream)
-    size = len(content)
     try:
         text_bytes = gzip.decompress(content) if info.gzip else content
     except (EOFError, OSError, zlib.error) as exc:
-        yield (path, info.stream, adapter, None, None, f"unreadable object: {exc}", size)
+        yield (path, info.stream, adapter, None, None, f"unreadable object: {exc}")
         return
     lines = text_bytes.split(b"\n")
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
-            yield (path, info.stream, adapter, number, raw.decode("utf-8"), None, size)
+            yield (path, info.stream, adapter, number, raw.decode("utf-8"), None)
         except UnicodeDecodeError:
             text = raw.decode("utf-8", errors="replace")
-            yield (path, info.stream, adapter, number, text, "invalid UTF-8", size)
+            yield (path, info.stream, adapter, number, text, "invalid UTF-8")
 
 
 def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
@@ -141,7 +139,6 @@ def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
             ("etl_source_line", pa.int32()),
             ("raw_line", pa.string()),
             ("read_error", pa.string()),
-            ("object_size_bytes", pa.int64()),
         ]
     )
     for batch in batches:
@@ -266,7 +263,7 @@ def list_new_objects(
     Returns:
         ``(new objects as (uri, size), objects listed, new objects found in older folders)``.
     """
-    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    first = settings.first_listed_date(start)
     listed = list_landing_objects(spark, landing_uri, first, end)
     manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST)
     seen = {

@@ -458,7 +458,7 @@ def run_manifest(spark, settings: Settings, start: dt.date, end: dt.date):
     ``dt`` (arrival date) in ``[start - ARRIVAL_LOOKBACK_DAYS, end]``."""
     from spark_jobs.common import delta_io
 
-    first = start - dt.timedelta(days=settings.arrival_lookback_days)
+    first = settings.first_listed_date(start)
     return delta_io.read_partitions(spark, settings, T.INGEST_MANIFEST, first, end)
 
 
@@ -483,8 +483,9 @@ def run_object_rows(spark, settings: Settings, table: str, start: dt.date, end: 
         rows = delta_io.read_table(spark, settings, table)
         rows = rows.where(F.col("dt").isin(dates)) if dates else rows.limit(0)
     elif table == T.ODS_REJECTED:
-        first = start - dt.timedelta(days=settings.arrival_lookback_days)
-        rows = delta_io.read_partitions(spark, settings, table, first, end)
+        rows = delta_io.read_partitions(
+            spark, settings, table, settings.first_listed_date(start), end
+        )
     else:
         raise ValueError(f"{table} is not an ODS table")
     return rows.join(objects, "etl_source_object", "left_semi").select(*rows.columns)
@@ -542,10 +543,10 @@ def validate_table(
         first, last = plan.window(table)
         version = delta_io.table_version(spark, settings, table, staged=staged)
         df = delta_io.read_partitions(
-            spark, settings, table, first, last, staged=staged, version=version
+            spark, settings, table, first, last, staged, version, plan.apps
         )
         label = f"{'staged' if staged else 'published'} dt {first}..{last}"
-        outcome = _validate_persisted(delta_io.only_apps(df, plan.apps), table, settings, label)
+        outcome = _validate_persisted(df, table, settings, label)
         return replace(outcome, window=(first, last), version=version, apps=plan.apps)
     if staged:
         raise ValueError(
@@ -575,8 +576,8 @@ def _validate_persisted(df, table: str, settings: Settings, label: str) -> Valid
 def run_validate_command(args: argparse.Namespace) -> int:
     """``lakehouse validate``: validate, print the outcome, publish on success with --publish.
 
-    ``args`` has ``table``, ``ds``/``start``/``end``, ``staged`` and ``publish``. Prints the
-    outcome (failed expectations with sample rows) and the Data Docs index to stdout.
+    ``args`` has ``table``, ``ds``/``start``/``end``, ``staged``, ``publish`` and ``landing``.
+    Prints the outcome (failed expectations with sample rows) and the Data Docs index to stdout.
 
     Returns:
         0 passed (and published with ``--publish``); 1 failed (nothing published); 2 bad
@@ -599,8 +600,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
         return 2
     settings = load_settings()
     spark = get_spark(f"lakehouse:validate {table}", settings)
-    landing = getattr(args, "landing", None)
-    outcome = validate_table(spark, settings, table, start, end, args.staged, landing)
+    outcome = validate_table(spark, settings, table, start, end, args.staged, args.landing)
     print(outcome.report(), flush=True)
     if not outcome.success:
         if args.publish:

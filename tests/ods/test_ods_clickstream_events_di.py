@@ -23,7 +23,7 @@ OBJ = "s3a://landing/2024/01/02/03/web-1-2024-01-02-03-00-00-123e4567-e89b-12d3-
 
 
 def _parse(spark, schema: str, lines: list[str], stream: str = "web"):
-    rows = [(OBJ, stream, schema, n, line, None, 100) for n, line in enumerate(lines, start=1)]
+    rows = [(OBJ, stream, schema, n, line, None) for n, line in enumerate(lines, start=1)]
     parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS)
     return {r.etl_source_line: r for r in parsed.collect()}
 
@@ -120,7 +120,7 @@ def test_bad_records_get_their_reason(spark, line, reason):
 
 
 def test_stream_without_adapter_is_rejected_with_reason(spark):
-    rows = [(OBJ, "mystery", None, 1, '{"a":1}', None, 10)]
+    rows = [(OBJ, "mystery", None, 1, '{"a":1}', None)]
     parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS).first()
     assert parsed.reason == "no adapter configured for stream mystery"
 
@@ -130,10 +130,9 @@ def test_truncated_gzip_object_is_one_unreadable_row():
     row = {"path": OBJ + ".gz", "content": body[: len(body) // 2]}
     out = list(split_object(row, {"web": "canonical"}))
     assert len(out) == 1
-    obj, stream, schema, line, raw, error, size = out[0]
+    obj, stream, schema, line, raw, error = out[0]
     assert (obj, line, raw) == (OBJ + ".gz", None, None)
     assert error.startswith("unreadable object")
-    assert size == len(body) // 2
 
 
 def test_object_lines_are_numbered_and_blank_lines_skipped():
@@ -176,7 +175,7 @@ def test_event_times_that_cannot_be_right_are_rejected_with_their_reason(spark):
         '{"event_id":"old","event_ts":"1999-12-31T23:59:59Z"}',
         '{"event_id":"bad","event_ts":"never"}',
     ]
-    rows = [(OBJ, "web", "canonical", n, line, None, 100) for n, line in enumerate(lines, 1)]
+    rows = [(OBJ, "web", "canonical", n, line, None) for n, line in enumerate(lines, 1)]
     parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS)
     checked = reject_implausible_times(
         parsed, {OBJ: dt.datetime(2024, 1, 2, 3)}, Settings(max_clock_skew_sec=3600)

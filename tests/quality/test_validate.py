@@ -41,7 +41,7 @@ OBJ4 = (
 
 def _args(table: str, start: dt.date, end: dt.date, staged=False, publish=False):
     return argparse.Namespace(
-        table=table, ds=None, start=start, end=end, staged=staged, publish=publish
+        table=table, ds=None, start=start, end=end, staged=staged, publish=publish, landing=None
     )
 
 
