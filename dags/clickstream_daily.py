@@ -15,9 +15,12 @@ Tasks (one ``spark-submit`` of a ``spark_jobs`` entry point each; the names foll
    written late into the previous days' folders), and every build still writes the day's rows
    (zeros on a day without events), so every DWS table has the same days.
 2. ``ingest``: the ODS ingest of the objects of the day's folders (and of the
-   ``LAKEHOUSE_ARRIVAL_LOOKBACK_DAYS`` before it) that are not in the manifest yet; it writes
-   the live ODS, rejected and manifest tables.
-3. ``check__<table>`` for those three tables: their Great Expectations suites.
+   ``LAKEHOUSE_ARRIVAL_LOOKBACK_DAYS`` before it) that are not in the manifest yet; it stages
+   the batch in the staging twins of the ODS, rejected and manifest tables (``--stage``).
+3. ``check__<table>`` for those three tables: their Great Expectations suites on the staged
+   batch; ``check__etl_ingest_manifest`` runs after the other two and publishes the batch (ODS,
+   rejected, then the manifest) only if all three passed. A failed ODS check publishes nothing:
+   the objects stay unknown to the manifest and the day's rerun ingests them again.
 4. For each DWD/DWS table in layer order (registry upstreams): ``build__<table>`` writes the
    table's staging twin for the landing's apps only (``--stage``), then ``check__<table>``
    validates the staged partitions and publishes them only if the suite passes
@@ -107,39 +110,47 @@ with DAG(
         wait = FileSensor(filepath=LANDING_PATTERN, fs_conn_id=wiring.FS_CONN_ID, **sensor_args)
 
     dates = ["--start", wiring.RUN_START, "--end", wiring.RUN_END]
-    ingest_job = T.get_table(T.ODS_EVENTS).job
     # a day on which nothing arrived still runs: its builds write the day's zero rows
     ingest = wiring.spark_job(
         "ingest",
         T.get_table(T.ODS_EVENTS).job_path,
-        ["--landing", LANDING, *dates],
+        ["--landing", LANDING, *dates, "--stage"],
         trigger_rule="none_failed",
     )
     wait >> ingest
 
     # A failed expectation is deterministic: checks do not retry (that would only delay the alert).
+    # ODS write-audit-publish: the ODS and rejected checks validate the staged batch; the
+    # manifest's check, after both, validates the staged manifest and publishes the batch
+    # (ODS, rejected, manifest last), so it emits the three tables' Assets.
     checks = {}
-    ingested = [t.name for t in T.TABLES if t.job == ingest_job]
-    for name in ingested:
+    batch_checks = []
+    for name in T.INGEST_BATCH:
+        publishes = name == T.INGEST_MANIFEST
         checks[name] = wiring.spark_job(
             f"check__{name}",
             wiring.VALIDATE_JOB,
-            ["--table", name, *dates],
-            outlets=[wiring.table_asset(name)],
+            ["--table", name, *dates, "--staged", *(["--publish"] if publishes else [])],
+            outlets=[wiring.table_asset(n) for n in T.INGEST_BATCH] if publishes else [],
             retries=0,
         )
         ingest >> checks[name]
+        if publishes:
+            batch_checks >> checks[name]
+        else:
+            batch_checks.append(checks[name])
+    published_batch = checks[T.INGEST_MANIFEST]
 
     for name in T.DOWNSTREAM_BUILD_ORDER:
         table = T.get_table(name)
         build = wiring.spark_job(
             f"build__{name}", table.job_path, [*dates, "--landing", LANDING, "--stage"]
         )
-        # the first layer after ODS waits for every ingest check: the rebuild plan reads the
-        # manifest, and ODS must be valid as a whole before anything is built on it
-        upstream_checks = {checks[u] for u in table.upstreams}
-        if any(u in ingested for u in table.upstreams):
-            upstream_checks |= {checks[n] for n in ingested}
+        # the first layer after ODS waits for the batch's publish: the rebuild plan reads the
+        # published manifest
+        upstream_checks = {
+            published_batch if u in T.INGEST_BATCH else checks[u] for u in table.upstreams
+        }
         for upstream in sorted(upstream_checks, key=lambda task: task.task_id):
             upstream >> build
         checks[name] = wiring.spark_job(

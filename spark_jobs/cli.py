@@ -4,9 +4,11 @@ Commands::
 
     lakehouse setup                       fetch Delta jars into .cache/, write .cache/spark-conf/
     lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
-    lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected)
+    lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected);
+                                          --stage: staging twins only
     lakehouse build --table T --ds D      rebuild one table's partitions for a run range
-    lakehouse publish --table T --ds D    publish a staged build (write-audit-publish)
+    lakehouse publish --table T --ds D    publish a staged build (write-audit-publish; T=ods:
+                                          the staged ingest batch)
     lakehouse run --landing URI --ds D    ingest + rebuild everything affected (late data too)
     lakehouse validate --table T --ds D   Great Expectations suite of a table
     lakehouse report                      HTML report under <root>/reports/
@@ -76,7 +78,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     start, end = resolve_dates(args)
-    ingest(_spark(settings, "ingest"), settings, args.landing, start, end)
+    ingest(_spark(settings, "ingest"), settings, args.landing, start, end, stage=args.stage)
     return 0
 
 
@@ -97,11 +99,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    """Publish a table's staged partitions (its planned window) to the live table."""
+    """Publish a table's staged partitions (its planned window) to the live table; ``ods``:
+    the staged ingest batch (ODS, rejected, manifest), unchecked."""
     from spark_jobs.common.delta_io import publish_partitions
     from spark_jobs.common.plan import plan_rebuild
 
     settings = load_settings()
+    if args.table == "ods":
+        from spark_jobs.ods.ods_clickstream_events_di import publish_ingest
+
+        publish_ingest(_spark(settings, "publish ods"), settings)
+        return 0
     start, end = resolve_dates(args)
     spark = _spark(settings, f"publish {args.table}")
     plan = plan_rebuild(spark, settings, start, end, args.landing)
@@ -184,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="ingest raw objects that arrived on the dates into ODS")
     p.add_argument("--landing", required=True)
+    p.add_argument(
+        "--stage", action="store_true", help="only stage the batch (publish: publish --table ods)"
+    )
     add_date_arguments(p)
     p.set_defaults(func=cmd_ingest)
 
@@ -196,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("publish", help="publish a table's staged partitions")
-    p.add_argument("--table", required=True, choices=downstream)
+    p.add_argument("--table", required=True, choices=[*downstream, "ods"], help="ods: the batch")
     p.add_argument("--landing", help="only the apps of this landing (default: every app)")
     add_date_arguments(p)
     p.set_defaults(func=cmd_publish)

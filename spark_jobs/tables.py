@@ -118,6 +118,10 @@ TABLES: tuple[Table, ...] = (
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 
+#: the tables of one ODS ingest batch, in publish order: the manifest last, so a publish that
+#: dies half-way leaves the objects unknown to the manifest and the next run ingests them again
+INGEST_BATCH: tuple[str, ...] = (ODS_EVENTS, ODS_REJECTED, INGEST_MANIFEST)
+
 # Tables built from ODS by the daily run, in order (the ingest job writes the ODS/etl tables).
 DOWNSTREAM_BUILD_ORDER: tuple[str, ...] = (
     DWD_EVENTS,

@@ -206,6 +206,91 @@ def test_a_run_rewrites_only_its_landings_apps_and_every_day_of_their_range(
 
 
 # ---------------------------------------------------------------------------------------------
+# 7. ODS write-audit-publish
+
+BATCH = (T.ODS_EVENTS, T.ODS_REJECTED, T.INGEST_MANIFEST)
+
+
+def _batch_landing(root: Path) -> Path:
+    """Two objects of day 0: three readable events, one bad line, one event from 2031."""
+    t = _at(0, 8 * 3600)
+    good = [_event("k1", "shop", "u1", t, "page_view"), _event("k2", "shop", "u1", t, "purchase")]
+    _object(root, t, good)
+    later = _at(0, 15 * 3600)
+    body = _lines([_event("k3", "shop", "u2", later, "add_to_cart")]) + b"{not json\n"
+    body += _lines([_event("k4", "shop", "u2", dt.datetime(2031, 1, 1), "page_view")])
+    _write(root, firehose_key("web", later, str(uuid.uuid4())), gzip.compress(body))
+    return root
+
+
+def batch_rows(spark, settings, staged: bool = False) -> dict[str, list[tuple]]:
+    """The ingest batch tables' rows without ``etl_ingest_ts`` (a wall-clock stamp)."""
+    out = {}
+    for table in BATCH:
+        df = delta_io.read_table(spark, settings, table, staged).drop("etl_ingest_ts")
+        out[table] = sorted((tuple(r) for r in df.collect()), key=repr)
+    return out
+
+
+def test_a_staged_ingest_batch_is_published_only_by_its_publish_and_only_once(
+    spark, settings, tmp_path
+):
+    from spark_jobs.ods.ods_clickstream_events_di import ingest, publish_ingest
+
+    landing = str(_batch_landing(tmp_path / "landing"))
+    result = ingest(spark, settings, landing, _day(0), _day(0), stage=True)
+
+    # by hand: 5 raw records = 3 ODS rows + 2 rejected (bad JSON, the 2031 clock)
+    assert (result.raw_records, result.ods_rows, result.rejected_rows) == (5, 3, 2)
+    live = batch_rows(spark, settings)
+    assert all(rows == [] for rows in live.values()), "staging touched the published tables"
+    staged = batch_rows(spark, settings, staged=True)
+    assert [len(staged[t]) for t in BATCH] == [3, 2, 2]
+
+    assert publish_ingest(spark, settings) == 2
+    assert batch_rows(spark, settings) == staged
+    assert publish_ingest(spark, settings) == 2  # again: nothing is inserted twice
+    assert batch_rows(spark, settings) == staged
+
+    # the next run finds nothing new and stages an empty batch
+    again = ingest(spark, settings, landing, _day(0), _day(0), stage=True)
+    assert (again.objects, again.skipped_objects) == (0, 2)
+    assert all(rows == [] for rows in batch_rows(spark, settings, staged=True).values())
+
+
+def test_an_ingest_killed_between_any_two_steps_ends_like_an_uninterrupted_one(
+    spark, settings, tmp_path
+):
+    """The steps of an ingest: stage the batch, publish ODS, publish rejected, publish the
+    manifest. The run "dies" after each of the first three (the later steps never run); the next
+    run must end in the tables of one uninterrupted run."""
+    from spark_jobs.ods.ods_clickstream_events_di import (
+        ingest,
+        publish_batch_table,
+        publish_ingest,
+    )
+
+    landing = str(_batch_landing(tmp_path / "landing"))
+    clean = replace(settings, lakehouse_root=f"{settings.lakehouse_root}-clean")
+    ingest(spark, clean, landing, _day(0), _day(0))
+    expected = batch_rows(spark, clean)
+
+    for done in range(3):  # steps completed before the kill: stage (+ ODS) (+ rejected)
+        lake = replace(settings, lakehouse_root=f"{settings.lakehouse_root}-killed-{done}")
+        ingest(spark, lake, landing, _day(0), _day(0), stage=True)
+        for table in BATCH[:done]:
+            publish_batch_table(spark, lake, table)
+        assert delta_io.read_table(spark, lake, T.INGEST_MANIFEST).count() == 0
+
+        rerun = ingest(spark, lake, landing, _day(0), _day(0))
+
+        assert rerun.objects == 2, "the manifest did not know the objects: both ingested again"
+        assert batch_rows(spark, lake) == expected, f"killed after {done + 1} step(s)"
+        assert publish_ingest(spark, lake) == 2  # a retried publish changes nothing either
+        assert batch_rows(spark, lake) == expected
+
+
+# ---------------------------------------------------------------------------------------------
 # 3. any order of runs ends where one full-range run ends (property test)
 
 GAPS = (60, 1799, 1800, 1801, 2400)  # around the 30 min session gap (seconds)

@@ -12,7 +12,9 @@ Tables live at ``<LAKEHOUSE_ROOT>/<layer>/<table>`` and are partitioned by ``dt`
 Write-audit-publish: with ``stage=True`` a build writes its partitions to a staging twin at
 ``<LAKEHOUSE_ROOT>/staging/<layer>/<table>`` that no reader uses; the check validates the staged
 partitions and :func:`publish_partitions` then copies them into the published table with the same
-``replaceWhere``. A failed check never touches the published table.
+``replaceWhere``. A failed check never touches the published table. The ODS ingest stages its
+batch the same way (:func:`overwrite_table` on the staging twins, then :func:`insert_new_rows`
+from them, see :mod:`spark_jobs.ods.ods_clickstream_events_di`).
 """
 
 from __future__ import annotations
@@ -158,6 +160,28 @@ def replace_partitions(
     written = int(_last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
     where = "staging" if stage else "table"
     log.info("  wrote %s %-28s dt %s..%s rows=%d", where, table, start, end, written)
+    return written
+
+
+def overwrite_table(df: DataFrame, settings: Settings, table: str, stage: bool = False) -> int:
+    """Replace the whole contents of ``table`` (or of its staging twin) by ``df``.
+
+    ``df`` is conformed to the declared schema; an empty ``df`` leaves an empty table (created if
+    it did not exist), so a reader never sees an older batch.
+
+    Returns:
+        Rows written (from the Delta commit's metrics).
+    """
+    path = table_path(settings, table, staged=stage)
+    (
+        _one_file_per_partition(conform(df, SCHEMAS[table]))
+        .write.format("delta")
+        .mode("overwrite")
+        .partitionBy("dt")
+        .save(path)
+    )
+    written = int(_last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
+    log.info("  wrote %s %-28s rows=%d", "staging" if stage else "table", table, written)
     return written
 
 

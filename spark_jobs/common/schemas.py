@@ -199,7 +199,18 @@ SCHEMAS: dict[str, StructType] = {
 def conform(df: DataFrame, schema: StructType) -> DataFrame:
     """Select exactly ``schema``'s columns, in order, cast to the declared types.
 
+    A column whose type already is the declared one except for nullability inside it (Delta
+    reads ``ARRAY<DATE>`` back with nullable elements) is kept as it is: Spark cannot cast a
+    nullable-element array to a non-nullable one.
+
     Raises:
         pyspark.errors.AnalysisException: a declared column is missing from ``df``.
     """
-    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+    have = {f.name: f.dataType.simpleString() for f in df.schema.fields}
+
+    def column(field):
+        if have.get(field.name) == field.dataType.simpleString():
+            return F.col(field.name)
+        return F.col(field.name).cast(field.dataType).alias(field.name)
+
+    return df.select([column(f) for f in schema.fields])

@@ -18,9 +18,16 @@ for the object's stream, and writes:
 - records whose event time cannot be right (after the arrival hour + ``MAX_CLOCK_SKEW``, before
   ``MIN_EVENT_DATE``) to the rejected table with that reason.
 
-Afterwards it reconciles, per object, raw records = ODS rows + rejected rows by reading both
-tables back, and fails (non-zero exit) if any object does not add up. Writes are MERGEs keyed on
-``(etl_source_object, etl_source_line)``, so a retried run never duplicates rows.
+Write-audit-publish: the batch is written to the three tables' staging twins first
+(``<root>/staging/ods/...``, replaced whole by every run) and reconciled there, per object, raw
+records = ODS rows + rejected rows (read back); with ``--stage`` the job stops there and the ODS
+checks publish the batch (``validate --table etl_ingest_manifest --staged --publish``), otherwise
+it is published at once. Publishing is MERGEs keyed on ``(etl_source_object, etl_source_line)``
+(the manifest on ``etl_source_object``), ODS and rejected first, then reconciled again in the
+published tables, the manifest last: a publish that dies half-way leaves the objects unknown to
+the manifest, the next run stages them again and the MERGEs insert only what is missing. Ingest
+runs of one lakehouse root are serialised (the DAG has ``max_active_runs=1``): the staging twins
+hold one batch.
 """
 
 from __future__ import annotations
@@ -278,7 +285,12 @@ def list_new_objects(
 
 
 def ingest(
-    spark: SparkSession, settings: Settings, landing_uri: str, start: dt.date, end: dt.date
+    spark: SparkSession,
+    settings: Settings,
+    landing_uri: str,
+    start: dt.date,
+    end: dt.date,
+    stage: bool = False,
 ) -> IngestResult:
     """Ingest the not-yet-ingested objects of the folders of ``[start - lookback, end]``.
 
@@ -286,8 +298,17 @@ def ingest(
     only blank lines: 0 raw records); every raw record ends in exactly one of ODS and the
     rejected table.
 
+    Write-audit-publish: the batch (the new objects' ODS rows, rejected rows and manifest rows)
+    is first written to the staging twins of the three tables, each replaced whole, so the
+    staging twins hold exactly this run's batch (an empty one when nothing is new). With
+    ``stage=True`` the run stops there: the ODS suites validate the staged batch
+    (``lakehouse validate --table <ods table> --staged``) and the manifest's check publishes it
+    (``--table etl_ingest_manifest --staged --publish``, :func:`publish_ingest`). Otherwise the
+    batch is published at once.
+
     Raises:
-        RuntimeError: the reconciliation raw = ODS + rejected fails for some object.
+        RuntimeError: the reconciliation raw = ODS + rejected fails for some object (in the
+            staged batch, or in the published tables after the publish).
     """
     result = IngestResult()
     new, listed, older = list_new_objects(spark, settings, landing_uri, start, end)
@@ -305,14 +326,51 @@ def ingest(
         older,
         result.skipped_objects,
     )
-    if not new:
-        return result
+    manifest_rows = stage_batch(spark, settings, new)
+    result.objects = len(new)
+    result.raw_records = sum(r[5] for r in manifest_rows)
+    result.ods_rows = sum(r[6] for r in manifest_rows)
+    result.rejected_rows = sum(r[7] for r in manifest_rows)
+    result.event_dates = sorted({d for r in manifest_rows for d in r[8]})
+    if new:
+        log.info(
+            "ODS  staged %d objects: raw records %d = ODS %d + rejected %d (checked); "
+            "event dates %s..%s",
+            result.objects,
+            result.raw_records,
+            result.ods_rows,
+            result.rejected_rows,
+            result.event_dates[0] if result.event_dates else "-",
+            result.event_dates[-1] if result.event_dates else "-",
+        )
+    if not stage:
+        publish_ingest(spark, settings)
+    return result
+
+
+def stage_batch(spark: SparkSession, settings: Settings, new: list[tuple[str, int]]) -> list[tuple]:
+    """Read and parse the ``new`` objects (``(uri, size)``) and replace the three staging twins
+    by their batch: ODS rows, rejected rows, then manifest rows (one per object).
+
+    Returns:
+        The manifest rows (tuples in :data:`~spark_jobs.common.schemas.INGEST_MANIFEST` order).
+
+    Raises:
+        RuntimeError: an object's raw records != its staged ODS + rejected rows.
+    """
+    from spark_jobs.common.schemas import INGEST_MANIFEST, SCHEMAS
+
+    if not new:  # nothing new: empty staging twins, so no older batch is validated or published
+        for table in T.INGEST_BATCH:
+            empty = spark.createDataFrame([], SCHEMAS[table])
+            delta_io.overwrite_table(empty, settings, table, stage=True)
+        return []
     infos = {uri: parse_object_key(uri) for uri, _ in new}
     sizes = dict(new)
     adapter_by_stream = {i.stream: settings.adapter_for(i.stream) for i in infos.values()}
     ingest_ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
-    lines = read_raw_lines(spark, [uri for uri, _ in new], adapter_by_stream).persist()
+    lines = read_raw_lines(spark, list(infos), adapter_by_stream).persist()
     parsed = reject_implausible_times(
         parse_records(lines, ingest_ts), {u: i.arrival_hour for u, i in infos.items()}, settings
     ).persist()
@@ -332,12 +390,12 @@ def ingest(
         )
         .collect()
     }
+    delta_io.overwrite_table(good, settings, T.ODS_EVENTS, stage=True)
+    delta_io.overwrite_table(rejected, settings, T.ODS_REJECTED, stage=True)
+    lines.unpersist()
+    parsed.unpersist()
     event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
-    keys = ("etl_source_object", "etl_source_line")
-    delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys, event_dates)
-    arrival_dates = sorted({i.arrival_date for i in infos.values()})
-    delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys, arrival_dates)
-    counts = reconcile(spark, settings, list(infos), event_dates)
+    counts = reconcile(spark, settings, list(infos), event_dates, staged=True)
     manifest_rows = []
     bad = []
     for uri, info in infos.items():
@@ -364,62 +422,122 @@ def ingest(
                 info.arrival_date,
             )
         )
-    lines.unpersist()
-    parsed.unpersist()
     if bad:
         raise RuntimeError("raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
-    from spark_jobs.common.schemas import INGEST_MANIFEST
-
-    delta_io.insert_new_rows(
+    delta_io.overwrite_table(
         spark.createDataFrame(manifest_rows, INGEST_MANIFEST),
         settings,
         T.INGEST_MANIFEST,
-        ("etl_source_object",),
+        stage=True,
     )
-    result.objects = len(new)
-    result.raw_records = sum(r[5] for r in manifest_rows)
-    result.ods_rows = sum(r[6] for r in manifest_rows)
-    result.rejected_rows = sum(r[7] for r in manifest_rows)
-    result.event_dates = event_dates
+    return manifest_rows
+
+
+def publish_batch_table(
+    spark: SparkSession, settings: Settings, table: str, version: int | None = None
+) -> int:
+    """Insert the staged batch rows of one of :data:`spark_jobs.tables.INGEST_BATCH` into the
+    published table (MERGE on the table's registry keys: rows already published are left as they
+    are, so publishing a batch twice, or again after an interrupted publish, changes nothing).
+
+    ``version`` pins the staging twin's Delta version (the one that was validated).
+
+    Returns:
+        Rows inserted.
+
+    Raises:
+        FileNotFoundError: nothing was staged for the table.
+    """
+    if not delta_io.table_exists(spark, settings, table, staged=True):
+        raise FileNotFoundError(f"no staged batch for {table}: run the ingest first")
+    path = delta_io.table_path(settings, table, staged=True)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    staged = reader.load(path)
+    partitions = sorted(r[0] for r in staged.select("dt").distinct().collect())
+    return delta_io.insert_new_rows(staged, settings, table, T.get_table(table).keys, partitions)
+
+
+def publish_ingest(
+    spark: SparkSession, settings: Settings, versions: dict[str, int] | None = None
+) -> int:
+    """Publish the staged ingest batch: ODS rows, rejected rows, then (after reconciling the
+    published tables) the manifest rows.
+
+    ``versions`` pins the staging twins' Delta versions that were validated
+    (``{table: version}``); missing tables are read at their current version.
+
+    Returns:
+        Objects published (the staged manifest's rows).
+
+    Raises:
+        FileNotFoundError: nothing was staged.
+        RuntimeError: for some staged object, the published ODS + rejected rows differ from its
+            raw records (the manifest is then not published: the next run ingests it again).
+    """
+    versions = versions or {}
+    published = {
+        table: publish_batch_table(spark, settings, table, versions.get(table))
+        for table in T.INGEST_BATCH[:-1]
+    }
+    manifest_path = delta_io.table_path(settings, T.INGEST_MANIFEST, staged=True)
+    reader = spark.read.format("delta")
+    if versions.get(T.INGEST_MANIFEST) is not None:
+        reader = reader.option("versionAsOf", versions[T.INGEST_MANIFEST])
+    manifest = (
+        reader.load(manifest_path)
+        .select("etl_source_object", "raw_records", "event_dates")
+        .collect()
+    )
+    event_dates = sorted({d for r in manifest for d in r[2]})
+    counts = reconcile(spark, settings, [r[0] for r in manifest], event_dates)
+    bad = [
+        f"{r[0]}: raw {r[1]} != ods {counts[r[0]][0]} + rejected {counts[r[0]][1]}"
+        for r in manifest
+        if r[1] != sum(counts[r[0]])
+    ]
+    if bad:
+        raise RuntimeError("published raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
+    publish_batch_table(spark, settings, T.INGEST_MANIFEST, versions.get(T.INGEST_MANIFEST))
     log.info(
-        "ODS  ingested %d objects: raw records %d = ODS %d + rejected %d (checked); "
-        "event dates %s..%s",
-        result.objects,
-        result.raw_records,
-        result.ods_rows,
-        result.rejected_rows,
-        event_dates[0] if event_dates else "-",
-        event_dates[-1] if event_dates else "-",
+        "ODS  published %d objects: %d ODS rows, %d rejected rows inserted",
+        len(manifest),
+        published[T.ODS_EVENTS],
+        published[T.ODS_REJECTED],
     )
-    return result
+    return len(manifest)
 
 
 def reconcile(
-    spark: SparkSession, settings: Settings, objects: list[str], event_dates: list[dt.date]
+    spark: SparkSession,
+    settings: Settings,
+    objects: list[str],
+    event_dates: list[dt.date],
+    staged: bool = False,
 ) -> dict[str, tuple[int, int]]:
-    """Count, per object, the rows now in ODS and in the rejected table (read back from Delta).
+    """Count, per object, the rows in ODS and in the rejected table (read back from Delta: the
+    published tables, or with ``staged`` their staging twins).
+
+    Only the partitions the objects can be in are read: ODS ``dt`` in ``event_dates`` (the
+    objects' event dates), rejected ``dt`` = the objects' arrival dates (from their keys).
 
     Returns:
-        ``{object: (ods_rows, rejected_rows)}``.
+        ``{object: (ods_rows, rejected_rows)}`` (every object, zeros included).
     """
-    objs = spark.createDataFrame([(o,) for o in objects], "etl_source_object string")
-    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS)
-    if event_dates:
-        ods = ods.where(F.col("dt").isin(event_dates))
-    ods_counts = (
-        ods.join(F.broadcast(objs), "etl_source_object").groupBy("etl_source_object").count()
-    )
-    rej_counts = (
-        delta_io.read_table(spark, settings, T.ODS_REJECTED)
-        .join(F.broadcast(objs), "etl_source_object")
-        .groupBy("etl_source_object")
-        .count()
-    )
     result: dict[str, list[int]] = {o: [0, 0] for o in objects}
-    for row in ods_counts.collect():
-        result[row[0]][0] = row[1]
-    for row in rej_counts.collect():
-        result[row[0]][1] = row[1]
+    if not objects:
+        return {}
+    objs = F.broadcast(spark.createDataFrame([(o,) for o in objects], "etl_source_object string"))
+    arrival_dates = sorted({parse_object_key(o).arrival_date for o in objects})
+    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS, staged)
+    ods = ods.where(F.col("dt").isin(sorted(set(event_dates)))) if event_dates else ods.limit(0)
+    rejected = delta_io.read_table(spark, settings, T.ODS_REJECTED, staged)
+    rejected = rejected.where(F.col("dt").isin(arrival_dates))
+    for index, table in enumerate((ods, rejected)):
+        counts = table.join(objs, "etl_source_object").groupBy("etl_source_object").count()
+        for row in counts.collect():
+            result[row[0]][index] = row[1]
     return {k: (v[0], v[1]) for k, v in result.items()}
 
 
@@ -429,13 +547,20 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog=T.ODS_EVENTS, description=__doc__.splitlines()[0])
     parser.add_argument("--landing", required=True, help="landing URI (local path or s3://)")
+    parser.add_argument(
+        "--stage",
+        action="store_true",
+        help="only stage the batch (its checks publish it: validate --table "
+        f"{T.INGEST_MANIFEST} --staged --publish)",
+    )
     add_date_arguments(parser)
     args = parser.parse_args(argv)
     start, end = resolve_dates(args)
     configure_logging()
     settings = load_settings()
     try:
-        ingest(get_spark(f"lakehouse:{T.ODS_EVENTS}", settings), settings, args.landing, start, end)
+        spark = get_spark(f"lakehouse:{T.ODS_EVENTS}", settings)
+        ingest(spark, settings, args.landing, start, end, stage=args.stage)
     except Exception:
         log.exception("ingest failed for %s..%s", start, end)
         return 1

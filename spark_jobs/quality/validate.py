@@ -35,9 +35,13 @@ Which rows a check sees (:func:`validate_table`, dates inclusive, UTC):
   (a Spark SQL query returning the rows that do not add up). Counting in the tables, not trusting
   the manifest's own columns, catches rows lost or doubled after the ingest wrote its manifest.
 
-``--staged`` applies to the DWD/DWS tables only: the ODS ingest writes the live ODS, rejected and
-manifest tables directly (idempotent MERGEs, reconciled before the manifest is written), so they
-have no staging twin; ``--staged`` on them is refused with exit code 2.
+With ``--staged`` the ODS tables are validated on the ingest's staged batch (the whole staging
+twin: the rows of the objects the last ``ingest --stage`` read; the manifest's recounts then count
+the staged ODS and rejected rows). The batch is published by the manifest's check:
+``--table etl_ingest_manifest --staged --publish`` publishes ODS, rejected, then the manifest
+(:func:`spark_jobs.ods.ods_clickstream_events_di.publish_ingest`), pinned to the staged versions
+it validated. ``--publish`` on the ODS events or rejected table is refused (exit code 2): their
+rows are only ever published together with the manifest.
 
 Suite parameters: ``duration_sec``'s upper bound in the sessions suite is
 ``{"$PARAMETER": "session_max_sec"}``, filled from :class:`~spark_jobs.settings.Settings` at run
@@ -84,7 +88,7 @@ DATA_DOCS_SITE = "lakehouse_data_docs"
 _DATASOURCE = "lakehouse"
 #: how many unexpected values/rows a failure prints
 SAMPLE_ROWS = 5
-#: tables that have a staging twin (built by the DWD/DWS jobs)
+#: tables whose staged partitions a check validates (and publishes) by the plan's window
 STAGED_TABLES: tuple[str, ...] = T.DOWNSTREAM_BUILD_ORDER
 
 
@@ -155,6 +159,8 @@ class ValidationOutcome:
         window: ``(first, last)`` dt validated for DWD/DWS tables (what ``--publish`` publishes).
         version: Delta version of the staging twin that was validated (what is published).
         apps: the apps validated (and published) for DWD/DWS tables; None: all.
+        versions: for a staged ingest batch, the staging twins' versions read
+            (``{table: version}``: what the manifest's ``--publish`` publishes).
     """
 
     table: str
@@ -167,6 +173,7 @@ class ValidationOutcome:
     window: tuple[dt.date, dt.date] | None = None
     version: int | None = None
     apps: tuple[str, ...] | None = None
+    versions: dict[str, int] | None = None
 
     @property
     def failed_types(self) -> set[str]:
@@ -453,52 +460,87 @@ def _format_sample(sample: Any) -> str:
 # Which rows a run validates
 
 
-def run_manifest(spark, settings: Settings, start: dt.date, end: dt.date):
-    """Manifest rows of the objects in the folders a run over ``[start, end]`` lists: manifest
-    ``dt`` (arrival date) in ``[start - ARRIVAL_LOOKBACK_DAYS, end]``."""
+def _staged_batch(spark, settings: Settings, table: str, versions: dict[str, int]):
+    """The whole staging twin of an ingest batch table, at its current version (recorded in
+    ``versions``).
+
+    Raises:
+        FileNotFoundError: nothing was staged (no ``ingest --stage`` ran).
+    """
     from spark_jobs.common import delta_io
 
+    if not delta_io.table_exists(spark, settings, table, staged=True):
+        raise FileNotFoundError(f"no staged batch for {table}: run the ingest with --stage first")
+    versions[table] = delta_io.table_version(spark, settings, table, staged=True)
+    path = delta_io.table_path(settings, table, staged=True)
+    return spark.read.format("delta").option("versionAsOf", versions[table]).load(path)
+
+
+def run_manifest(
+    spark, settings: Settings, start: dt.date, end: dt.date, versions: dict[str, int] | None = None
+):
+    """Manifest rows of the objects in the folders a run over ``[start, end]`` lists: manifest
+    ``dt`` (arrival date) in ``[start - ARRIVAL_LOOKBACK_DAYS, end]``; with ``versions`` (a dict
+    to fill) the staged batch's manifest instead."""
+    from spark_jobs.common import delta_io
+
+    if versions is not None:
+        return _staged_batch(spark, settings, T.INGEST_MANIFEST, versions)
     first = settings.first_listed_date(start)
     return delta_io.read_partitions(spark, settings, T.INGEST_MANIFEST, first, end)
 
 
-def run_object_rows(spark, settings: Settings, table: str, start: dt.date, end: dt.date):
+def run_object_rows(
+    spark,
+    settings: Settings,
+    table: str,
+    start: dt.date,
+    end: dt.date,
+    versions: dict[str, int] | None = None,
+):
     """Rows of an ODS table (events or rejected) that belong to the run's objects.
 
     ODS events are pruned to the ``dt`` partitions the run's objects wrote to (the manifest's
     ``event_dates``); rejected rows carry the object's arrival date as ``dt``, so they are read
-    from ``[start, end]``. Both are then restricted to the run's objects (left-semi join).
+    from the listed folders' dates. Both are then restricted to the run's objects (left-semi
+    join). With ``versions`` (a dict to fill with the versions read): the staged batch's rows.
 
     Raises:
         ValueError: ``table`` is not an ODS table.
+        FileNotFoundError: ``versions`` given and nothing was staged.
     """
     from pyspark.sql import functions as F
 
     from spark_jobs.common import delta_io
 
+    if table not in (T.ODS_EVENTS, T.ODS_REJECTED):
+        raise ValueError(f"{table} is not an ODS table")
+    if versions is not None:
+        return _staged_batch(spark, settings, table, versions)
     manifest = run_manifest(spark, settings, start, end)
     objects = F.broadcast(manifest.select("etl_source_object"))
     if table == T.ODS_EVENTS:
         dates = sorted(r[0] for r in manifest.select(F.explode("event_dates")).distinct().collect())
         rows = delta_io.read_table(spark, settings, table)
         rows = rows.where(F.col("dt").isin(dates)) if dates else rows.limit(0)
-    elif table == T.ODS_REJECTED:
+    else:
         rows = delta_io.read_partitions(
             spark, settings, table, settings.first_listed_date(start), end
         )
-    else:
-        raise ValueError(f"{table} is not an ODS table")
     return rows.join(objects, "etl_source_object", "left_semi").select(*rows.columns)
 
 
-def manifest_with_recounts(spark, settings: Settings, start: dt.date, end: dt.date):
+def manifest_with_recounts(
+    spark, settings: Settings, start: dt.date, end: dt.date, versions: dict[str, int] | None = None
+):
     """The run's manifest rows plus ``recounted_records`` (LongType, never null): the object's
-    rows in the ODS events table + its rows in the rejected table, counted now."""
+    rows in the ODS events table + its rows in the rejected table, counted now (with
+    ``versions``: the staged batch, counted in the staging twins)."""
     from pyspark.sql import functions as F
 
-    manifest = run_manifest(spark, settings, start, end)
+    manifest = run_manifest(spark, settings, start, end, versions)
     counts = [
-        run_object_rows(spark, settings, name, start, end)
+        run_object_rows(spark, settings, name, start, end, versions)
         .groupBy("etl_source_object")
         .agg(F.count("*").alias(alias))
         for name, alias in ((T.ODS_EVENTS, "_ods"), (T.ODS_REJECTED, "_rejected"))
@@ -522,14 +564,16 @@ def validate_table(
     """Validate the partitions a run over ``[start, end]`` wrote to ``table`` (see module doc).
 
     ``landing_uri`` scopes DWD/DWS tables to the landing's apps (the rows the run rewrote).
+    With ``staged``, ODS tables are validated on the staged ingest batch.
 
     Returns:
-        The outcome; ``window`` is set for DWD/DWS tables (the plan's rewrite window).
+        The outcome; ``window`` is set for DWD/DWS tables (the plan's rewrite window),
+        ``versions`` for a staged ingest batch.
 
     Raises:
         KeyError: unknown table.
-        ValueError: ``staged`` for a table without a staging twin (ODS, rejected, manifest).
-        FileNotFoundError: a DWD/DWS table (or its staging twin) does not exist: nothing built.
+        FileNotFoundError: a DWD/DWS table (or its staging twin) does not exist: nothing built;
+            ``staged`` on an ODS table and no batch was staged.
     """
     from spark_jobs.common import delta_io
     from spark_jobs.common.plan import plan_rebuild
@@ -548,16 +592,13 @@ def validate_table(
         label = f"{'staged' if staged else 'published'} dt {first}..{last}"
         outcome = _validate_persisted(df, table, settings, label)
         return replace(outcome, window=(first, last), version=version, apps=plan.apps)
-    if staged:
-        raise ValueError(
-            f"--staged applies to DWD/DWS tables only; {table} is written live by the ODS ingest "
-            "(validate it without --staged)"
-        )
+    versions: dict[str, int] | None = {} if staged else None
     if table == T.INGEST_MANIFEST:
-        df = manifest_with_recounts(spark, settings, start, end)
+        df = manifest_with_recounts(spark, settings, start, end, versions)
     else:
-        df = run_object_rows(spark, settings, table, start, end)
-    return _validate_persisted(df, table, settings, f"objects arrived {start}..{end}")
+        df = run_object_rows(spark, settings, table, start, end, versions)
+    label = "staged ingest batch" if staged else f"objects arrived {start}..{end}"
+    return replace(_validate_persisted(df, table, settings, label), versions=versions)
 
 
 def _validate_persisted(df, table: str, settings: Settings, label: str) -> ValidationOutcome:
@@ -581,7 +622,7 @@ def run_validate_command(args: argparse.Namespace) -> int:
 
     Returns:
         0 passed (and published with ``--publish``); 1 failed (nothing published); 2 bad
-        arguments (``--publish`` without ``--staged``, ``--staged`` on an ODS table).
+        arguments (``--publish`` without ``--staged``, ``--publish`` on ODS events/rejected).
     """
     from spark_jobs.common.delta_io import publish_partitions
     from spark_jobs.common.spark import get_spark
@@ -591,10 +632,10 @@ def run_validate_command(args: argparse.Namespace) -> int:
     if args.publish and not args.staged:
         print("error: --publish needs --staged (it publishes the staged build)", file=sys.stderr)
         return 2
-    if args.staged and table not in STAGED_TABLES:
+    if args.publish and table in T.INGEST_BATCH and table != T.INGEST_MANIFEST:
         print(
-            f"error: --staged applies to {', '.join(STAGED_TABLES)}; {table} is written live "
-            "by the ODS ingest",
+            f"error: {table} is published with its ingest batch: --table {T.INGEST_MANIFEST} "
+            "--staged --publish",
             file=sys.stderr,
         )
         return 2
@@ -606,7 +647,12 @@ def run_validate_command(args: argparse.Namespace) -> int:
         if args.publish:
             print(f"NOT published: {table} keeps its previously published data", flush=True)
         return 1
-    if args.publish and outcome.window:
+    if args.publish and outcome.versions is not None:
+        from spark_jobs.ods.ods_clickstream_events_di import publish_ingest
+
+        objects = publish_ingest(spark, settings, outcome.versions)
+        print(f"published the ingest batch: {objects} objects (ODS, rejected, manifest)")
+    elif args.publish and outcome.window:
         first, last = outcome.window
         rows = publish_partitions(
             spark, settings, table, first, last, version=outcome.version, apps=outcome.apps
@@ -621,7 +667,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="validate.py", description="Run a table's Great Expectations suite."
     )
     parser.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
-    parser.add_argument("--staged", action="store_true", help="validate the staging twin")
+    parser.add_argument(
+        "--staged", action="store_true", help="validate the staging twin (ODS: staged batch)"
+    )
     parser.add_argument(
         "--publish", action="store_true", help="publish the staged partitions if they pass"
     )

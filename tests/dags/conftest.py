@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -64,6 +65,22 @@ def spark_conf_dir(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("spark-conf")
     write_spark_defaults(folder, Settings(spark_master="local[2]", shuffle_partitions=2))
     return str(folder)
+
+
+#: the Online Retail day the end-to-end DAG tests run (a Wednesday with 291 invoice lines)
+E2E_DAY = dt.date(2010, 12, 22)
+
+
+@pytest.fixture(scope="session")
+def standalone_run(tmp_path_factory, spark_conf_dir):
+    """One ``clickstream_daily`` run of :data:`E2E_DAY` in the local Airflow started by the
+    README's script (REST API trigger, every task a real ``spark-submit``), Airflow stopped
+    afterwards: a :class:`tests.dags.standalone.StandaloneRun`. The UI test checks the run and
+    the shutdown; the end-to-end tests continue on its lake with ``dag.test()`` reruns."""
+    from tests.dags.standalone import run_day_in_standalone_airflow
+
+    root = tmp_path_factory.mktemp("standalone")
+    return run_day_in_standalone_airflow(root, E2E_DAY, spark_conf_dir)
 
 
 def job_environment(lake: Path, landing: Path, spark_conf: str) -> dict[str, str]:

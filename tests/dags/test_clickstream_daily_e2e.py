@@ -1,8 +1,9 @@
-"""End to end: ``clickstream_daily`` through ``dag.test()`` on one real Online Retail day.
+"""End to end: ``clickstream_daily`` on one real Online Retail day.
 
-One module-scoped temporary lake: the day is replayed as raw Firehose objects, the DAG runs once
-(every task a real ``spark-submit``), then the tests check the DWS values against numbers counted
-from the source CSV, rerun the day (nothing may change), and corrupt partitions to prove the gates.
+The lake of the session's one local-Airflow run of the day (``standalone_run``: the README's
+Airflow, REST trigger, every task a real ``spark-submit``) is checked against numbers counted
+from the source CSV; then ``dag.test()`` reruns the day (nothing may change) and corrupted staged
+data proves the gates: a failed check publishes nothing and stops everything after it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import pytest
 
 from spark_jobs import tables as T
 from spark_jobs.settings import PROJECT_DIR, Settings
-from tests.dags.conftest import environment, job_environment, load_dag
+from tests.dags.conftest import E2E_DAY, environment, job_environment, load_dag
 from tests.dags.online_retail_truth import day_truth
 
 pytestmark = [pytest.mark.airflow, pytest.mark.e2e, pytest.mark.spark]
 
-DAY = dt.date(2010, 12, 22)  # a Wednesday with 291 invoice lines
+DAY = E2E_DAY
 APP = "online_retail"
 DATA_DIR = PROJECT_DIR / "data"
 
@@ -78,22 +79,17 @@ def dws_row(spark, lake, table: str, **keys):
 
 
 @pytest.fixture(scope="module")
-def daily(tmp_path_factory, airflow_db, spark_conf_dir):
-    """The lake after one successful ``clickstream_daily`` run for :data:`DAY`."""
-    from spark_jobs.landing.replay import replay
-
-    root = tmp_path_factory.mktemp("daily")
-    lake, landing = root / "lake", root / "landing"
-    replay(APP, str(landing), start=DAY, end=DAY, data_dir=DATA_DIR)
-    with environment(job_environment(lake, landing, spark_conf_dir)):
+def daily(standalone_run, airflow_db, spark_conf_dir):
+    """The lake after the local Airflow's successful run of :data:`DAY`, and the DAG parsed for
+    ``dag.test()`` reruns on it."""
+    run = standalone_run
+    assert run.error is None and run.state == "success", (run.error, run.tasks)
+    with environment(job_environment(run.lake, run.landing, spark_conf_dir)):
         dag = load_dag("clickstream_daily")
-        first = run_day(dag, DAY)
-        yield SimpleNamespace(dag=dag, lake=lake, first=first)
+        yield SimpleNamespace(dag=dag, lake=run.lake, landing=run.landing, first=run)
 
 
 def test_one_day_run_succeeds_with_independently_computed_dws_values(daily, spark):
-    assert daily.first.interval_start == dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
-    assert daily.first.state == "success", daily.first.tasks
     assert set(daily.first.tasks.values()) == {"success"}, daily.first.tasks
     assert len(daily.first.tasks) == 2 + 3 + 2 * len(T.DOWNSTREAM_BUILD_ORDER) + 1
 
@@ -124,6 +120,8 @@ def test_second_run_of_the_same_day_changes_nothing(daily, spark):
     second = run_day(daily.dag, DAY)
     after = snapshot(spark, daily.lake)
 
+    # a manual run with logical date DAY + 1 processes the interval [DAY, DAY + 1)
+    assert second.interval_start == dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC)
     assert second.state == "success", second.tasks
     for table in T.TABLES:
         assert after[table.name][1] == before[table.name][1], f"{table.name} changed"
@@ -157,20 +155,36 @@ def test_a_failed_check_publishes_nothing_and_stops_everything_downstream(daily,
     assert after == before  # published tables: same versions, same rows
 
 
-def test_a_corrupted_ods_partition_stops_the_run_before_any_build(daily, spark):
-    """Duplicated raw-record keys in a published ODS partition fail the ODS gate."""
-    ods = table_path(daily.lake, T.ODS_EVENTS)
-    one_row = spark.read.format("delta").load(ods).where(f"dt = DATE'{DAY}'").limit(1)
-    one_row.write.format("delta").mode("append").save(ods)
+def test_a_failed_ods_check_holds_the_whole_ingest_batch_back(daily, spark):
+    """A redelivered copy of one of the day's objects arrives under a new name; its staged batch
+    gets a duplicated raw-record key. The ODS check fails: nothing of the batch is published
+    (the object stays unknown to the manifest, so the day's rerun ingests it again) and nothing
+    downstream runs."""
+    import shutil
+    import uuid
+
+    from spark_jobs.ods.ods_clickstream_events_di import ingest
+
+    original = sorted(daily.landing.rglob("*.gz"))[0]
+    stem = original.name.removesuffix(".gz")
+    copy = original.with_name(f"{stem[: -len(str(uuid.uuid4()))]}{uuid.uuid4()}.gz")
+    shutil.copy(original, copy)
+    settings = Settings(lakehouse_root=str(daily.lake), spark_master="local[2]")
+    staged = ingest(spark, settings, str(daily.landing), DAY, DAY, stage=True)
+    assert staged.objects == 1
+    ods = table_path(daily.lake, T.ODS_EVENTS, staged=True)
+    spark.read.format("delta").load(ods).limit(1).write.format("delta").mode("append").save(ods)
     before = snapshot(spark, daily.lake)
 
-    run = run_day(daily.dag, DAY)
+    # the ingest is taken as done (its output is the corrupted staged batch); the checks run
+    run = run_day(daily.dag, DAY, mark_success_pattern=r"wait_for_raw_objects|ingest")
     after = snapshot(spark, daily.lake)
 
     assert run.state == "failed"
-    assert run.tasks["ingest"] == "success"
     assert run.tasks["check__ods_clickstream_events_di"] == "failed"
     assert run.tasks["check__ods_clickstream_rejected_di"] == "success"
-    not_run = [t for t in run.tasks if t.startswith(("build__", "check__dw"))] + ["publish_report"]
-    assert {run.tasks[t] for t in not_run} == {"upstream_failed"}
+    not_run = [t for t in run.tasks if t.startswith(("build__", "check__dw", "check__etl"))]
+    assert {run.tasks[t] for t in [*not_run, "publish_report"]} == {"upstream_failed"}
     assert after == before
+    manifest = spark.read.format("delta").load(table_path(daily.lake, T.INGEST_MANIFEST))
+    assert manifest.where(manifest.etl_source_object.endswith(copy.name)).count() == 0

@@ -19,7 +19,10 @@ ODS_CHECKS = (
 EXPECTED_EDGES = {
     ("wait_for_raw_objects", "ingest"),
     *{("ingest", check) for check in ODS_CHECKS},
-    *{(check, "build__dwd_clickstream_events_di") for check in ODS_CHECKS},
+    # the manifest's check publishes the staged batch: after the two other ODS checks
+    ("check__ods_clickstream_events_di", "check__etl_ingest_manifest"),
+    ("check__ods_clickstream_rejected_di", "check__etl_ingest_manifest"),
+    ("check__etl_ingest_manifest", "build__dwd_clickstream_events_di"),
     ("build__dwd_clickstream_events_di", "check__dwd_clickstream_events_di"),
     ("check__dwd_clickstream_events_di", "build__dwd_clickstream_sessions_di"),
     ("build__dwd_clickstream_sessions_di", "check__dwd_clickstream_sessions_di"),

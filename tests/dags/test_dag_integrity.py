@@ -184,16 +184,18 @@ def test_ingest_and_check_tasks_get_the_run_dates(dags):
         "2011-01-04",
         "--end",
         "2011-01-04",
+        "--stage",
     ]
     validate = str(PROJECT_DIR / "spark_jobs/quality/validate.py")
     for table in T.TABLES:
         check = dag.get_task(f"check__{table.name}")
         assert check.application == validate
-        staged = (
-            ["--landing", landing, "--staged", "--publish"]
-            if table.name in T.DOWNSTREAM_BUILD_ORDER
-            else []
-        )
+        staged = {
+            T.ODS_EVENTS: ["--staged"],
+            T.ODS_REJECTED: ["--staged"],
+            # the manifest's check publishes the whole ingest batch
+            T.INGEST_MANIFEST: ["--staged", "--publish"],
+        }.get(table.name, ["--landing", landing, "--staged", "--publish"])
         assert render(dag, check) == [
             "--table",
             table.name,
@@ -221,7 +223,9 @@ def test_only_check_tasks_emit_table_assets_one_per_table(dags):
     for dag in dags.values():
         for task in dag.tasks:
             for asset in task.outlets:
-                assert task.task_id == f"check__{asset.name}", task.task_id
+                # the ingest batch (ODS, rejected, manifest) is published by the manifest's check
+                publisher = T.INGEST_MANIFEST if asset.name in T.INGEST_BATCH else asset.name
+                assert task.task_id == f"check__{publisher}", task.task_id
                 assert asset.uri == f"lakehouse://{T.get_table(asset.name).layer}/{asset.name}"
                 emitters[asset.name] = task.task_id
     assert set(emitters) == {t.name for t in T.TABLES}

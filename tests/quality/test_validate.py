@@ -209,10 +209,44 @@ def test_manifest_reconciliation_counts_the_tables(spark, lake_env, good_rows, m
 
 def test_staged_and_publish_misuse_are_argument_errors(capsys):
     argv = ["--start", "2024-03-01", "--end", "2024-03-02"]
-    assert main(["--table", T.ODS_EVENTS, "--staged", *argv]) == 2
-    assert "--staged applies to" in capsys.readouterr().err
+    assert main(["--table", T.ODS_EVENTS, "--staged", "--publish", *argv]) == 2
+    assert "is published with its ingest batch" in capsys.readouterr().err
     assert main(["--table", T.DWD_EVENTS, "--publish", *argv]) == 2
     assert "--publish needs --staged" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_a_staged_ingest_batch_is_published_by_the_manifest_check_only_when_it_passes(
+    spark, lake_env, good_rows, make_df, capsys
+):
+    settings = lake_env
+    for table in T.INGEST_BATCH:
+        delta_io.overwrite_table(make_df(table, good_rows[table]), settings, table, stage=True)
+    # the staged manifest claims one more ODS row for OBJ2 than the staged ODS holds
+    claims = [dict(r) for r in good_rows[T.INGEST_MANIFEST]]
+    claims[1].update(raw_records=2, ods_rows=2)
+    delta_io.overwrite_table(make_df(T.INGEST_MANIFEST, claims), settings, T.INGEST_MANIFEST, True)
+
+    assert run_validate_command(_args(T.ODS_EVENTS, D1, D2, staged=True)) == 0
+    code = run_validate_command(_args(T.INGEST_MANIFEST, D1, D2, staged=True, publish=True))
+
+    out = capsys.readouterr().out
+    assert "PASS ods_clickstream_events_di (staged ingest batch)" in out
+    assert code == 1
+    assert f"etl_source_object={OBJ2!r}, dt='2024-03-02', raw_records=2, recounted_records=1" in out
+    assert "NOT published" in out
+    assert all(delta_io.read_table(spark, settings, t).count() == 0 for t in T.INGEST_BATCH)
+
+    delta_io.overwrite_table(
+        make_df(T.INGEST_MANIFEST, good_rows[T.INGEST_MANIFEST]), settings, T.INGEST_MANIFEST, True
+    )
+    code = run_validate_command(_args(T.INGEST_MANIFEST, D1, D2, staged=True, publish=True))
+
+    assert code == 0
+    assert "published the ingest batch: 3 objects" in capsys.readouterr().out
+    # by hand (conftest): 3 ODS rows, 2 rejected rows, 3 objects
+    counts = [delta_io.read_table(spark, settings, t).count() for t in T.INGEST_BATCH]
+    assert counts == [3, 2, 3]
 
 
 @pytest.mark.spark
@@ -225,13 +259,14 @@ def test_validate_py_runs_as_a_script_for_spark_submit():
     # the file spark-submit runs: argument errors exit 2 before any Spark or GX start
     script = Path(__file__).resolve().parents[2] / "spark_jobs" / "quality" / "validate.py"
     done = subprocess.run(
-        [sys.executable, str(script), "--table", T.ODS_REJECTED, "--staged", "--ds", "2024-03-01"],
+        [sys.executable, str(script), "--table", T.ODS_REJECTED, "--staged", "--publish"]
+        + ["--ds", "2024-03-01"],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert "ods_clickstream_rejected_di is written live by the ODS ingest" in done.stderr
+    assert "ods_clickstream_rejected_di is published with its ingest batch" in done.stderr
 
 
 def test_data_docs_stores_follow_the_lakehouse_root():
