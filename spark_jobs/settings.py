@@ -66,6 +66,25 @@ def normalise_uri(uri: str) -> str:
     return str(Path(uri).expanduser().resolve())
 
 
+def machine_memory_mib() -> int:
+    """Memory this process may use, in MiB: the physical memory, or the cgroup (container)
+    limit when that is lower (``/sys/fs/cgroup/memory.max``, cgroup v2)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total // (1024 * 1024)
+
+
+def default_driver_memory() -> str:
+    """``spark.driver.memory`` for local masters (the driver JVM does all the work): half the
+    machine's memory (:func:`machine_memory_mib`), at least 1 GiB, e.g. ``"12000m"``."""
+    return f"{max(1024, machine_memory_mib() // 2)}m"
+
+
 @dataclass(frozen=True)
 class Settings:
     """All runtime settings. Build with :func:`load_settings` (environment) or directly in tests."""
@@ -84,6 +103,10 @@ class Settings:
     spark_master: str = "local[*]"
     shuffle_partitions: int = 8
     s3_endpoint: str = ""
+    # heap of a local-mode driver JVM; cluster masters take the submitted conf instead
+    driver_memory: str = field(default_factory=default_driver_memory)
+    # extra JVM options of the driver, e.g. "-XX:TieredStopAtLevel=1" for short jobs on few cores
+    driver_java_options: str = ""
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table: ``<root>/<layer>/<table>``."""
@@ -122,4 +145,6 @@ def load_settings() -> Settings:
         spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[*]"),
         shuffle_partitions=int(_env("LAKEHOUSE_SHUFFLE_PARTITIONS", "8")),
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
+        driver_memory=_env("LAKEHOUSE_DRIVER_MEMORY", default_driver_memory()),
+        driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),
     )

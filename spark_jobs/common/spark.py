@@ -1,8 +1,9 @@
 """The project's only SparkSession builder, and the Delta/S3 jar cache.
 
 Sessions are UTC (``spark.sql.session.timeZone`` and the JVM zone), Delta-enabled, quiet (Spark
-logs errors only; progress bars off) and ``local[*]`` unless configured otherwise. Every option
-can be overridden:
+logs errors only; progress bars off) and ``local[*]`` unless configured otherwise. A local-mode
+driver gets half the machine's memory as heap (``LAKEHOUSE_DRIVER_MEMORY``), not Spark's 1 GiB.
+Every option can be overridden:
 
 - ``LAKEHOUSE_SPARK_MASTER`` sets the master when this module starts the JVM itself;
 - under ``spark-submit`` (``--master yarn``, ``k8s://...``, EMR) the submitted conf wins and this
@@ -73,9 +74,9 @@ def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[st
     packages = packages if packages is not None else required_packages(settings)
     log_level = os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "ERROR")
     java_opts = (
-        f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG4J_CONFIG} "
-        f"-Dlakehouse.spark.loglevel={log_level}"
-    )
+        f"{settings.driver_java_options} -Duser.timezone=UTC "
+        f"-Dlog4j2.configurationFile=file:{LOG4J_CONFIG} -Dlakehouse.spark.loglevel={log_level}"
+    ).strip()
     conf = {
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -89,6 +90,10 @@ def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[st
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.adaptive.enabled": "true",
     }
+    if settings.spark_master.startswith("local"):
+        # local mode: the driver JVM is the whole cluster; the default 1 GiB heap runs out on a
+        # few million events (``LAKEHOUSE_DRIVER_MEMORY``, default half the machine's memory)
+        conf["spark.driver.memory"] = settings.driver_memory
     jars = cached_jars(packages)
     if jars:
         conf["spark.jars"] = ",".join(jars)
