@@ -28,8 +28,9 @@ Tasks (one ``spark-submit`` of a ``spark_jobs`` entry point each; the names foll
    everything downstream of it.
 5. ``publish_report``: refreshes the HTML report from the published DWS tables.
 
-Only a ``check__<table>`` task emits the table's Asset (``lakehouse://<layer>/<table>``), so a
-DAG scheduled on it only ever sees validated data.
+Only the check that publishes a table emits its Asset (``lakehouse://<layer>/<table>``):
+``check__<table>`` for DWD/DWS tables, ``check__etl_ingest_manifest`` for the three tables of the
+ingest batch. A DAG scheduled on an Asset only ever sees validated data.
 
 Backfills and ranges (runs never overlap: ``max_active_runs=1``; the jobs rewrite whole
 partitions, so reruns are idempotent):

@@ -18,14 +18,15 @@ for the object's stream, and writes:
 - records whose event time cannot be right (after the arrival hour + ``MAX_CLOCK_SKEW``, before
   ``MIN_EVENT_DATE``) to the rejected table with that reason.
 
-Write-audit-publish: the batch is written to the three tables' staging twins first
-(``<root>/staging/ods/...``, replaced whole by every run) and reconciled there, per object, raw
-records = ODS rows + rejected rows (read back); with ``--stage`` the job stops there and the ODS
-checks publish the batch (``validate --table etl_ingest_manifest --staged --publish``), otherwise
-it is published at once. Publishing is MERGEs keyed on ``(etl_source_object, etl_source_line)``
-(the manifest on ``etl_source_object``), ODS and rejected first, then reconciled again in the
-published tables, the manifest last: a publish that dies half-way leaves the objects unknown to
-the manifest, the next run stages them again and the MERGEs insert only what is missing. Ingest
+Write-audit-publish (``--stage``, what the DAG runs): the batch is written to the three tables'
+staging twins (``<root>/staging/ods|etl/...``, replaced whole by every run) and reconciled there,
+per object, raw records = ODS rows + rejected rows (read back); the ODS checks then validate it
+and the manifest's check publishes it (``validate --table etl_ingest_manifest --staged
+--publish``). Without ``--stage`` (``lakehouse run``) the batch goes straight to the published
+tables. Either way the writes are MERGEs keyed on ``(etl_source_object, etl_source_line)`` (the
+manifest on ``etl_source_object``), ODS and rejected first, then reconciled in the tables
+written, the manifest last: a run or publish that dies half-way leaves the objects unknown to
+the manifest, the next run reads them again and the MERGEs insert only what is missing. Ingest
 runs of one lakehouse root are serialised (the DAG has ``max_active_runs=1``): the staging twins
 hold one batch.
 """
@@ -303,8 +304,9 @@ def ingest(
     staging twins hold exactly this run's batch (an empty one when nothing is new). With
     ``stage=True`` the run stops there: the ODS suites validate the staged batch
     (``lakehouse validate --table <ods table> --staged``) and the manifest's check publishes it
-    (``--table etl_ingest_manifest --staged --publish``, :func:`publish_ingest`). Otherwise the
-    batch is published at once.
+    (``--table etl_ingest_manifest --staged --publish``, :func:`publish_ingest`). Without it
+    (``lakehouse run``, which has no checks in between) the batch is written straight into the
+    published tables by the same MERGEs, in the same order (ODS, rejected, reconcile, manifest).
 
     Raises:
         RuntimeError: the reconciliation raw = ODS + rejected fails for some object (in the
@@ -326,7 +328,7 @@ def ingest(
         older,
         result.skipped_objects,
     )
-    manifest_rows = stage_batch(spark, settings, new)
+    manifest_rows = write_batch(spark, settings, new, stage)
     result.objects = len(new)
     result.raw_records = sum(r[5] for r in manifest_rows)
     result.ods_rows = sum(r[6] for r in manifest_rows)
@@ -334,8 +336,9 @@ def ingest(
     result.event_dates = sorted({d for r in manifest_rows for d in r[8]})
     if new:
         log.info(
-            "ODS  staged %d objects: raw records %d = ODS %d + rejected %d (checked); "
+            "ODS  %s %d objects: raw records %d = ODS %d + rejected %d (checked); "
             "event dates %s..%s",
+            "staged" if stage else "ingested",
             result.objects,
             result.raw_records,
             result.ods_rows,
@@ -343,27 +346,33 @@ def ingest(
             result.event_dates[0] if result.event_dates else "-",
             result.event_dates[-1] if result.event_dates else "-",
         )
-    if not stage:
-        publish_ingest(spark, settings)
     return result
 
 
-def stage_batch(spark: SparkSession, settings: Settings, new: list[tuple[str, int]]) -> list[tuple]:
-    """Read and parse the ``new`` objects (``(uri, size)``) and replace the three staging twins
-    by their batch: ODS rows, rejected rows, then manifest rows (one per object).
+def write_batch(
+    spark: SparkSession, settings: Settings, new: list[tuple[str, int]], stage: bool
+) -> list[tuple]:
+    """Read and parse the ``new`` objects (``(uri, size)``) and write their batch: ODS rows,
+    rejected rows, then (after reconciling them per object) one manifest row per object.
+
+    With ``stage`` the three staging twins are replaced by the batch (an empty batch when
+    nothing is new); otherwise the rows go straight into the published tables with the MERGEs
+    :func:`publish_ingest` uses (the batch is written once, not staged and copied).
 
     Returns:
         The manifest rows (tuples in :data:`~spark_jobs.common.schemas.INGEST_MANIFEST` order).
 
     Raises:
-        RuntimeError: an object's raw records != its staged ODS + rejected rows.
+        RuntimeError: an object's raw records != its ODS + rejected rows (read back); the
+            manifest is then not written, so the next run ingests the object again.
     """
     from spark_jobs.common.schemas import INGEST_MANIFEST, SCHEMAS
 
-    if not new:  # nothing new: empty staging twins, so no older batch is validated or published
-        for table in T.INGEST_BATCH:
-            empty = spark.createDataFrame([], SCHEMAS[table])
-            delta_io.overwrite_table(empty, settings, table, stage=True)
+    if not new:
+        if stage:  # empty staging twins, so no older batch is validated or published
+            for table in T.INGEST_BATCH:
+                empty = spark.createDataFrame([], SCHEMAS[table])
+                delta_io.overwrite_table(empty, settings, table, stage=True)
         return []
     infos = {uri: parse_object_key(uri) for uri, _ in new}
     sizes = dict(new)
@@ -390,12 +399,18 @@ def stage_batch(spark: SparkSession, settings: Settings, new: list[tuple[str, in
         )
         .collect()
     }
-    delta_io.overwrite_table(good, settings, T.ODS_EVENTS, stage=True)
-    delta_io.overwrite_table(rejected, settings, T.ODS_REJECTED, stage=True)
+    event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
+    arrival_dates = sorted({i.arrival_date for i in infos.values()})
+    if stage:
+        delta_io.overwrite_table(good, settings, T.ODS_EVENTS, stage=True)
+        delta_io.overwrite_table(rejected, settings, T.ODS_REJECTED, stage=True)
+    else:
+        keys = T.get_table(T.ODS_EVENTS).keys
+        delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys, event_dates)
+        delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys, arrival_dates)
     lines.unpersist()
     parsed.unpersist()
-    event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
-    counts = reconcile(spark, settings, list(infos), event_dates, staged=True)
+    counts = reconcile(spark, settings, list(infos), event_dates, staged=stage)
     manifest_rows = []
     bad = []
     for uri, info in infos.items():
@@ -424,12 +439,12 @@ def stage_batch(spark: SparkSession, settings: Settings, new: list[tuple[str, in
         )
     if bad:
         raise RuntimeError("raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
-    delta_io.overwrite_table(
-        spark.createDataFrame(manifest_rows, INGEST_MANIFEST),
-        settings,
-        T.INGEST_MANIFEST,
-        stage=True,
-    )
+    manifest = spark.createDataFrame(manifest_rows, INGEST_MANIFEST)
+    if stage:
+        delta_io.overwrite_table(manifest, settings, T.INGEST_MANIFEST, stage=True)
+    else:
+        keys = T.get_table(T.INGEST_MANIFEST).keys
+        delta_io.insert_new_rows(manifest, settings, T.INGEST_MANIFEST, keys, arrival_dates)
     return manifest_rows
 
 
