@@ -51,12 +51,17 @@ def read_table(
     table: str,
     staged: bool = False,
     apps: tuple[str, ...] | None = None,
+    version: int | None = None,
 ) -> DataFrame:
-    """The whole table (rows of ``apps`` only, when given: see :func:`only_apps`); an empty
-    DataFrame with the declared schema when it does not exist yet."""
+    """The whole table (rows of ``apps`` only, when given: see :func:`only_apps`), optionally as
+    of a Delta ``version`` (time travel); an empty DataFrame with the declared schema when it
+    does not exist yet."""
     if not table_exists(spark, settings, table, staged):
         return spark.createDataFrame([], SCHEMAS[table])
-    return only_apps(spark.read.format("delta").load(table_path(settings, table, staged)), apps)
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return only_apps(reader.load(table_path(settings, table, staged)), apps)
 
 
 def table_version(spark: SparkSession, settings: Settings, table: str, staged: bool = False) -> int:
@@ -83,11 +88,7 @@ def read_partitions(
 ) -> DataFrame:
     """Rows of ``table`` with ``start <= dt <= end`` (partition-pruned) and, when given, of
     ``apps``; optionally as of a Delta ``version`` (time travel)."""
-    if version is None:
-        df = read_table(spark, settings, table, staged)
-    else:
-        path = table_path(settings, table, staged)
-        df = spark.read.format("delta").option("versionAsOf", version).load(path)
+    df = read_table(spark, settings, table, staged, version=version)
     return only_apps(df.where(F.col("dt").between(start, end)), apps)
 
 

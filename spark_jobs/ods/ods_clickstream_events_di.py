@@ -465,11 +465,7 @@ def publish_batch_table(
     """
     if not delta_io.table_exists(spark, settings, table, staged=True):
         raise FileNotFoundError(f"no staged batch for {table}: run the ingest first")
-    path = delta_io.table_path(settings, table, staged=True)
-    reader = spark.read.format("delta")
-    if version is not None:
-        reader = reader.option("versionAsOf", version)
-    staged = reader.load(path)
+    staged = delta_io.read_table(spark, settings, table, staged=True, version=version)
     partitions = sorted(r[0] for r in staged.select("dt").distinct().collect())
     return delta_io.insert_new_rows(staged, settings, table, T.get_table(table).keys, partitions)
 
@@ -496,15 +492,10 @@ def publish_ingest(
         table: publish_batch_table(spark, settings, table, versions.get(table))
         for table in T.INGEST_BATCH[:-1]
     }
-    manifest_path = delta_io.table_path(settings, T.INGEST_MANIFEST, staged=True)
-    reader = spark.read.format("delta")
-    if versions.get(T.INGEST_MANIFEST) is not None:
-        reader = reader.option("versionAsOf", versions[T.INGEST_MANIFEST])
-    manifest = (
-        reader.load(manifest_path)
-        .select("etl_source_object", "raw_records", "event_dates")
-        .collect()
+    staged = delta_io.read_table(
+        spark, settings, T.INGEST_MANIFEST, staged=True, version=versions.get(T.INGEST_MANIFEST)
     )
+    manifest = staged.select("etl_source_object", "raw_records", "event_dates").collect()
     event_dates = sorted({d for r in manifest for d in r[2]})
     counts = reconcile(spark, settings, [r[0] for r in manifest], event_dates)
     bad = [

@@ -472,8 +472,7 @@ def _staged_batch(spark, settings: Settings, table: str, versions: dict[str, int
     if not delta_io.table_exists(spark, settings, table, staged=True):
         raise FileNotFoundError(f"no staged batch for {table}: run the ingest with --stage first")
     versions[table] = delta_io.table_version(spark, settings, table, staged=True)
-    path = delta_io.table_path(settings, table, staged=True)
-    return spark.read.format("delta").option("versionAsOf", versions[table]).load(path)
+    return delta_io.read_table(spark, settings, table, staged=True, version=versions[table])
 
 
 def run_manifest(
