@@ -2,7 +2,10 @@
 
 Commands::
 
-    lakehouse setup                       fetch Delta jars into .cache/, write .cache/spark-conf/
+    lakehouse setup                       fetch Delta jars into .cache/, write .cache/spark-conf/;
+                                          --with-kafka: also the Kafka broker + Spark connector
+    lakehouse kafka start|stop|status     local single-node Kafka broker (KRaft) in the background
+    lakehouse produce --topic T --schema S --events N   generated events -> Kafka (+ --out JSONL)
     lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
     lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected);
                                           --stage: staging twins only
@@ -15,7 +18,7 @@ Commands::
     lakehouse demo                        replay the real datasets, run them, summary + report
 
 Dates are UTC; ``--ds D`` or ``--start D --end D`` (inclusive). Exit code 0 on success, 1 on a
-failed job or check, 2 on bad arguments.
+failed job or check, 2 on bad arguments; ``kafka status`` exits 3 when the broker is not running.
 """
 
 from __future__ import annotations
@@ -45,14 +48,57 @@ def _spark(settings, name: str):
 
 
 def cmd_setup(args: argparse.Namespace) -> int:
-    """Fetch the Delta (and with --with-s3 hadoop-aws) jars; write .cache/spark-conf."""
+    """Fetch the Delta (and with --with-s3 hadoop-aws) jars; write .cache/spark-conf. With
+    --with-kafka also resolve the Kafka broker and Spark's Kafka connector jars (Maven)."""
     from spark_jobs.common.spark import CACHE_DIR, fetch_jars, write_spark_defaults
 
     settings = load_settings()
     jars = fetch_jars(settings, with_s3=args.with_s3)
     log.info("SETUP %d jars cached under %s", len(jars), CACHE_DIR)
+    if args.with_kafka:
+        from spark_jobs.common.spark import spark_kafka_jars
+        from spark_jobs.streaming.broker import broker_jars
+
+        log.info("SETUP Kafka broker: %d jars cached", len(broker_jars(resolve=True)))
+        connector = spark_kafka_jars(resolve=True)
+        log.info("SETUP Spark Kafka connector: %d jars beyond pyspark's own", len(connector))
     conf = write_spark_defaults(CACHE_DIR / "spark-conf", settings)
     log.info("SETUP spark-submit defaults: SPARK_CONF_DIR=%s", conf.parent)
+    return 0
+
+
+def cmd_kafka(args: argparse.Namespace) -> int:
+    """Start, stop or show the local Kafka broker; ``status`` returns 3 when it is not running."""
+    from spark_jobs.streaming.broker import broker_status, start_broker, stop_broker
+
+    settings = load_settings()
+    if args.action == "start":
+        start_broker(settings, timeout=args.timeout)
+    elif args.action == "stop":
+        stop_broker(settings, grace=args.grace)
+    status = broker_status(settings)
+    print(status.describe())
+    return 3 if args.action == "status" and not status.running else 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    """Generate events of a schema into a Kafka topic (see spark_jobs.streaming.producers)."""
+    from spark_jobs.streaming.producers import produce
+
+    settings = load_settings()
+    summary = produce(
+        topic=args.topic,
+        schema=args.schema,
+        events=args.events,
+        rate=args.rate,
+        users=args.users,
+        seed=args.seed,
+        start_time_ms=args.start_time,
+        out=args.out,
+        bootstrap=args.bootstrap or settings.kafka_bootstrap,
+        partitions=args.partitions,
+    )
+    print(summary.describe())
     return 0
 
 
@@ -178,7 +224,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("setup", help="fetch jars into the project cache; write spark defaults")
     p.add_argument("--with-s3", action="store_true", help="also fetch hadoop-aws for s3a://")
+    p.add_argument(
+        "--with-kafka",
+        action="store_true",
+        help="also resolve the Kafka broker and Spark's Kafka connector (needs mvn once)",
+    )
     p.set_defaults(func=cmd_setup)
+
+    p = sub.add_parser("kafka", help="local single-node Kafka broker (KRaft)")
+    p.add_argument("action", choices=["start", "stop", "status"])
+    p.add_argument("--timeout", type=float, default=120.0, help="start: seconds to wait")
+    p.add_argument("--grace", type=float, default=30.0, help="stop: seconds before SIGKILL")
+    p.set_defaults(func=cmd_kafka)
+
+    from spark_jobs.streaming.producers import SCHEMAS, parse_start_time
+
+    p = sub.add_parser("produce", help="generate events of a schema into a Kafka topic")
+    p.add_argument("--topic", required=True)
+    p.add_argument("--schema", required=True, choices=sorted(SCHEMAS))
+    p.add_argument("--events", type=int, required=True, help="number of records to send")
+    p.add_argument("--rate", type=float, default=100.0, help="events per second (> 0)")
+    p.add_argument("--users", type=int, default=100, help="distinct users")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same records")
+    p.add_argument(
+        "--start-time",
+        type=parse_start_time,
+        help="event time of the first record (ISO-8601, UTC without a zone, or epoch ms); "
+        "then +1/rate per record, sent as fast as the broker takes them",
+    )
+    p.add_argument("--out", help="also write every delivered record as a JSON line here")
+    p.add_argument("--bootstrap", help="HOST:PORT (default LAKEHOUSE_KAFKA_BOOTSTRAP)")
+    p.add_argument("--partitions", type=int, default=3, help="when the topic is created")
+    p.set_defaults(func=cmd_produce)
 
     p = sub.add_parser("replay", help="write a real dataset as raw landing objects")
     p.add_argument("dataset", choices=["online_retail", "rees46", "otto"])

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+#: jars resolved once (Ivy, Maven), spark-submit defaults, the local Kafka broker's state
+CACHE_DIR = Path(os.environ.get("LAKEHOUSE_CACHE_DIR", PROJECT_DIR / ".cache"))
 
 
 def _env(name: str, default: str) -> str:
@@ -107,6 +109,10 @@ class Settings:
     driver_memory: str = field(default_factory=default_driver_memory)
     # extra JVM options of the driver, e.g. "-XX:TieredStopAtLevel=1" for short jobs on few cores
     driver_java_options: str = ""
+    # Kafka: the brokers clients connect to (and where `lakehouse kafka start` listens)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # the local broker's state: config, data (log.dirs), server.log, broker.pid
+    kafka_dir: str = str(CACHE_DIR / "kafka")
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table: ``<root>/<layer>/<table>``."""
@@ -147,4 +153,6 @@ def load_settings() -> Settings:
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
         driver_memory=_env("LAKEHOUSE_DRIVER_MEMORY", default_driver_memory()),
         driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),
+        kafka_bootstrap=_env("LAKEHOUSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        kafka_dir=str(Path(_env("LAKEHOUSE_KAFKA_DIR", str(CACHE_DIR / "kafka"))).resolve()),
     )

@@ -24,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from spark_jobs.settings import PROJECT_DIR, Settings, _parse_mapping, load_settings
+from spark_jobs.settings import CACHE_DIR, Settings, _parse_mapping, load_settings
 
 # delta-spark 4.4.1 on PyPI is the Python API; Maven Central publishes the Spark 4.2 build of the
 # Delta jars as 4.4.0 (there is no 4.4.1 jar for Spark 4.2), which the 4.4.1 Python API drives.
@@ -32,7 +32,6 @@ DEFAULT_DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 # hadoop-aws must match Spark's bundled Hadoop (3.5.0 for pyspark 4.2.0).
 DEFAULT_S3_PACKAGES = "org.apache.hadoop:hadoop-aws:3.5.0"
 
-CACHE_DIR = Path(os.environ.get("LAKEHOUSE_CACHE_DIR", PROJECT_DIR / ".cache"))
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
 
 
@@ -198,3 +197,55 @@ def write_spark_defaults(target_dir: Path, settings: Settings | None = None) -> 
     path = target_dir / "spark-defaults.conf"
     path.write_text("".join(f"{k} {v}\n" for k, v in sorted(conf.items())))
     return path
+
+
+# Spark's Kafka source/sink for Structured Streaming; Spark 4.2 / Scala 2.13 build.
+DEFAULT_SPARK_KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"
+
+
+def _pyspark_jar_names() -> set[str]:
+    """File names of the jars pyspark ships (``pyspark/jars``)."""
+    import pyspark
+
+    return {p.name for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+
+
+def _shipped(jar: Path, shipped: set[str]) -> bool:
+    """Whether pyspark ships the jar's artifact in any version (``<artifact>-<version>.jar``)."""
+    # the Maven repository layout is <group path>/<artifact>/<version>/<artifact>-<version>.jar
+    artifact = jar.parent.parent.name
+    return any(
+        name.startswith(artifact + "-") and name[len(artifact) + 1 : len(artifact) + 2].isdigit()
+        for name in shipped
+    )
+
+
+def spark_kafka_jars(resolve: bool = False) -> list[str]:
+    """The jars the Kafka connector adds to pyspark's own, for ``spark.jars``.
+
+    Resolves ``LAKEHOUSE_SPARK_KAFKA_PACKAGE`` (default :data:`DEFAULT_SPARK_KAFKA_PACKAGE`) with
+    its runtime dependencies by Maven into the project cache, and keeps only the artifacts pyspark
+    does not ship in any version. For pyspark 4.2.0 these are four: ``spark-sql-kafka-0-10``,
+    ``spark-token-provider-kafka-0-10``, ``kafka-clients`` and ``commons-pool2``.
+
+    Args:
+        resolve: run Maven when the list is not cached yet (``lakehouse setup --with-kafka``);
+            otherwise return what is cached.
+
+    Returns:
+        Absolute jar paths; empty when not resolved yet and ``resolve`` is false.
+
+    Raises:
+        RuntimeError: Maven is missing or could not resolve the package.
+    """
+    from spark_jobs.common.maven import cached_artifacts, record_artifacts, resolve_artifacts
+
+    package = [os.environ.get("LAKEHOUSE_SPARK_KAFKA_PACKAGE", DEFAULT_SPARK_KAFKA_PACKAGE)]
+    jars = cached_artifacts("spark-kafka-jars", package)
+    if jars or not resolve:
+        return jars
+    every = resolve_artifacts("spark-kafka-deps", package)
+    shipped = _pyspark_jar_names()
+    jars = [j for j in every if not _shipped(Path(j), shipped)]
+    record_artifacts("spark-kafka-jars", package, jars)
+    return jars

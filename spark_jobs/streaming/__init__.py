@@ -1,0 +1,1 @@
+"""The real-time half: a local Kafka broker (``broker``), event producers (``producers``)."""
