@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-time (and idempotent) set-up on a fresh machine: Python venv with pinned packages,
-# Delta Lake jars from Maven Central into .cache/, spark-submit defaults. A second run with
-# nothing changed takes seconds and needs no network.
+# Delta Lake jars from Maven Central into .cache/, spark-submit defaults and, when Apache Maven
+# is installed, the Kafka broker and Spark Kafka connector jars (lakehouse setup --with-kafka).
+# A second run with nothing changed takes seconds and needs no network.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,4 +34,10 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*
   touch "$stamp"
 fi
-.venv/bin/lakehouse setup
+if command -v mvn >/dev/null 2>&1; then
+  .venv/bin/lakehouse setup --with-kafka
+else
+  echo "setup: Apache Maven (mvn) not found: the Kafka jars are skipped (the batch lakehouse does" \
+    "not need them); for Kafka: apt-get install maven && .venv/bin/lakehouse setup --with-kafka" >&2
+  .venv/bin/lakehouse setup
+fi
