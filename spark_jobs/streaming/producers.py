@@ -369,12 +369,22 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 3
         True when created, False when it existed (its partition count is left as it is).
 
     Raises:
+        RuntimeError: no broker answers at ``bootstrap`` within ``timeout / 2`` seconds.
         confluent_kafka.KafkaException: the broker refused (other than "already exists").
     """
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "logger": logging.getLogger("lakehouse.librdkafka")}
+    )
+    try:
+        admin.list_topics(timeout=timeout / 2)
+    except KafkaException as exc:
+        raise RuntimeError(
+            f"no Kafka broker answers at {bootstrap} ({exc.args[0].str()}); "
+            "start the local one with `lakehouse kafka start`"
+        ) from exc
     future = admin.create_topics(
         [NewTopic(topic, num_partitions=partitions)], operation_timeout=timeout
     )[topic]
@@ -429,7 +439,8 @@ def produce(
 
     Raises:
         ValueError: bad arguments.
-        RuntimeError: a record could not be delivered (the first error is given).
+        RuntimeError: no broker answers, or a record could not be delivered (the first error is
+            given).
     """
     from confluent_kafka import Producer
 
