@@ -126,7 +126,7 @@ def parse_statement(sql: str, dialect: str, source: str = "<query>") -> Statemen
     if not isinstance(statement, exp.Query):
         raise ValueError(f"{source}: expected a SELECT (or a CREATE VIEW), got {statement.key}")
     for node in statement.find_all(exp.Placeholder):
-        if not node.name:
+        if not node.this:  # an anonymous "?" (its .name is "?")
             raise ValueError(f"{source}: positional '?' placeholder; name it (:name) instead")
     return Statement(statement, dialect, source)
 
@@ -214,7 +214,7 @@ def bind_literals(statement: Statement, params: Mapping[str, ParamValue]) -> exp
     check_parameters(statement, params)
     tree = statement.expression.copy()
     for node in list(tree.find_all(exp.Placeholder)):
-        node.replace(sql_literal(params[node.name]))
+        node.replace(sql_literal(params[node.this]))
     return tree
 
 
@@ -318,7 +318,7 @@ def _render_placeholders(tree: exp.Expression, dialect: str, render) -> str:
     copy = tree.copy()
     names = []
     for i, node in enumerate(list(copy.find_all(exp.Placeholder))):
-        names.append(node.name)
+        names.append(node.this)
         node.replace(exp.var(f"{_SENTINEL}{i}__"))
     text = copy.sql(dialect, comments=False)
     return _SENTINEL_RE.sub(lambda m: render(names[int(m.group(1))]), text)
