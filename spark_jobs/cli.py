@@ -16,6 +16,8 @@ Commands::
     lakehouse validate --table T --ds D   Great Expectations suite of a table
     lakehouse report                      HTML report under <root>/reports/
     lakehouse demo                        replay the real datasets, run them, summary + report
+    lakehouse sql --engine E --view V     run a BI view / query file / inline query on Athena,
+                  [--param k=v ...]       Redshift or their local stand-ins; text table or --csv
 
 Dates are UTC; ``--ds D`` or ``--start D --end D`` (inclusive). Exit code 0 on success, 1 on a
 failed job or check, 2 on bad arguments; ``kafka status`` exits 3 when the broker is not running.
@@ -24,9 +26,11 @@ failed job or check, 2 on bad arguments; ``kafka status`` exits 3 when the broke
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import logging
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 from spark_jobs import tables as T
@@ -216,6 +220,112 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_sql_params(items: list[str]) -> dict[str, str]:
+    """``["app_id=web", ":top_n=5"]`` -> ``{"app_id": "web", "top_n": "5"}`` (values stay text;
+    the queries CAST them). A leading ``:`` on a name is dropped; a value may contain ``=``.
+
+    Raises:
+        ValueError: an item without ``=``, a name that is not an identifier, a name given twice.
+    """
+    params: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().removeprefix(":")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+        if name in params:
+            raise ValueError(f"--param {name} given twice")
+        params[name] = value
+    return params
+
+
+def _run_prepared(engine: str, prepared, settings):
+    """Send a prepared statement to an engine; ``(column_names, rows)``."""
+    if engine == "athena":
+        from spark_jobs.serving.aws import run_athena
+
+        return run_athena(prepared.sql, prepared.parameters, settings)
+    if engine == "redshift":
+        from spark_jobs.serving.aws import run_redshift
+
+        return run_redshift(prepared.sql, prepared.parameters, settings)
+    from spark_jobs.serving.endpoints import connect
+
+    connection = connect(engine, settings)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(prepared.sql)
+        names = [column[0] for column in cursor.description or ()]
+        return names, [tuple(row) for row in cursor.fetchall()] if names else []
+    finally:
+        connection.close()
+
+
+def format_table(names: list[str], rows: list[tuple]) -> str:
+    """An aligned text table: header, dashes, one line per row (numbers right-aligned, None as
+    ``NULL``), then the row count."""
+
+    def text(value) -> str:
+        return "NULL" if value is None else str(value)
+
+    cells = [[text(v) for v in row] for row in rows]
+    widths = [max([len(n), *(len(r[i]) for r in cells)]) for i, n in enumerate(names)]
+    numeric = [
+        all(isinstance(row[i], int | float | Decimal) for row in rows if row[i] is not None)
+        and any(row[i] is not None for row in rows)
+        for i in range(len(names))
+    ]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    out = [line(list(names)), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    out.append(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
+    return "\n".join(out)
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run a view, query file or inline query on an engine; print a table or CSV.
+
+    Exit 2 for what is wrong before anything is sent (unknown view or file, SQL that does not
+    parse, missing or unknown parameters, unusable settings), 1 for a failed or timed-out query.
+    """
+    import sqlglot
+
+    from spark_jobs.serving import queries as Q
+    from spark_jobs.serving.aws import QueryFailedError, QueryTimeoutError
+
+    settings = load_settings()
+    engine = Q.ENGINES[args.engine]
+    try:
+        params = parse_sql_params(args.param)
+        if args.view:
+            statement = Q.load_view(args.view, engine.source_dialect)
+        elif args.file:
+            statement = Q.load_query_file(args.file)
+        else:
+            statement = Q.parse_statement(args.query, engine.source_dialect)
+        prepared = Q.prepare(args.engine, statement, params)
+        names, rows = _run_prepared(args.engine, prepared, settings)
+    except (QueryFailedError, QueryTimeoutError) as error:
+        print(f"lakehouse sql: {error}", file=sys.stderr)
+        return 1
+    except (ValueError, sqlglot.errors.SqlglotError) as error:  # ServingConfigError included
+        print(f"lakehouse sql: {error}", file=sys.stderr)
+        return 2
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(["" if v is None else v for v in row] for row in rows)
+    else:
+        print(format_table(names, rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse tree of the ``lakehouse`` command."""
     parser = argparse.ArgumentParser(prog="lakehouse", description=__doc__.splitlines()[0])
@@ -309,6 +419,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--landing", default=str(PROJECT_DIR / "landing"), help="landing folder")
     p.add_argument("--data-dir", help="datasets folder")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sql", help="run a BI view or query on Athena/Redshift (or local ones)")
+    p.add_argument(
+        "--engine",
+        required=True,
+        choices=["local-athena", "local-redshift", "athena", "redshift"],
+        help="athena/redshift: the AWS services (LAKEHOUSE_ATHENA_*, LAKEHOUSE_REDSHIFT_*); "
+        "local-*: the local stand-ins (Spark Thrift Server, PostgreSQL)",
+    )
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--view", help="a view of sql/<athena|redshift>/views, e.g. rpt_funnel")
+    what.add_argument("--file", help="a query file (Athena SQL), e.g. sql/queries/funnel_range.sql")
+    what.add_argument("--query", help="inline SQL in the engine's AWS dialect (Athena/Redshift)")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a :NAME parameter, e.g. --param app_id=web --param start_date=2024-03-01",
+    )
+    p.add_argument("--csv", action="store_true", help="CSV to stdout instead of a text table")
+    p.set_defaults(func=cmd_sql)
     return parser
 
 

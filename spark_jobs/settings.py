@@ -113,6 +113,35 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     # the local broker's state: config, data (log.dirs), server.log, broker.pid
     kafka_dir: str = str(CACHE_DIR / "kafka")
+    # --- serving: `lakehouse sql` on Athena / Redshift (spark_jobs/serving/aws.py) ---
+    #: AWS region of the Athena and Redshift Data API clients ("" = boto3's own resolution:
+    #: AWS_DEFAULT_REGION, ~/.aws/config)
+    aws_region: str = ""
+    #: endpoint URL override of the Athena and Redshift Data API clients (a moto server in the
+    #: tests); "" = the AWS endpoint (boto3 also honours AWS_ENDPOINT_URL_ATHENA etc.)
+    aws_endpoint_url: str = ""
+    #: Athena workgroup the queries run in
+    athena_workgroup: str = "primary"
+    #: S3 prefix for Athena query results (s3://bucket/prefix/); "" = the workgroup's location
+    athena_output: str = ""
+    #: Athena (Glue) database holding the tables and rpt_* views (sql/README.md)
+    athena_database: str = "clickstream"
+    #: provisioned Redshift cluster identifier; set this or redshift_workgroup, not both
+    redshift_cluster_id: str = ""
+    #: Redshift Serverless workgroup name; set this or redshift_cluster_id, not both
+    redshift_workgroup: str = ""
+    #: Redshift database of the rpt_* views
+    redshift_database: str = "dev"
+    #: database user for temporary IAM credentials (provisioned clusters only)
+    redshift_db_user: str = ""
+    #: Secrets Manager ARN of the database credentials (takes precedence over the db user)
+    redshift_secret_arn: str = ""
+    #: seconds a query may take (queued and running) before it is cancelled and reported
+    query_timeout_sec: float = 300.0
+    #: first wait between two status polls of a query; doubled after each poll ...
+    query_poll_sec: float = 0.5
+    #: ... up to this many seconds
+    query_poll_max_sec: float = 5.0
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table: ``<root>/<layer>/<table>``."""
@@ -155,4 +184,17 @@ def load_settings() -> Settings:
         driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),
         kafka_bootstrap=_env("LAKEHOUSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         kafka_dir=str(Path(_env("LAKEHOUSE_KAFKA_DIR", str(CACHE_DIR / "kafka"))).resolve()),
+        aws_region=_env("AWS_REGION", ""),
+        aws_endpoint_url=_env("LAKEHOUSE_AWS_ENDPOINT_URL", ""),
+        athena_workgroup=_env("LAKEHOUSE_ATHENA_WORKGROUP", "primary"),
+        athena_output=_env("LAKEHOUSE_ATHENA_OUTPUT", ""),
+        athena_database=_env("LAKEHOUSE_ATHENA_DATABASE", "clickstream"),
+        redshift_cluster_id=_env("LAKEHOUSE_REDSHIFT_CLUSTER_ID", ""),
+        redshift_workgroup=_env("LAKEHOUSE_REDSHIFT_WORKGROUP", ""),
+        redshift_database=_env("LAKEHOUSE_REDSHIFT_DATABASE", "dev"),
+        redshift_db_user=_env("LAKEHOUSE_REDSHIFT_DB_USER", ""),
+        redshift_secret_arn=_env("LAKEHOUSE_REDSHIFT_SECRET_ARN", ""),
+        query_timeout_sec=float(_env("LAKEHOUSE_QUERY_TIMEOUT_SEC", "300")),
+        query_poll_sec=float(_env("LAKEHOUSE_QUERY_POLL_SEC", "0.5")),
+        query_poll_max_sec=float(_env("LAKEHOUSE_QUERY_POLL_MAX_SEC", "5")),
     )

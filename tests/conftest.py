@@ -1,4 +1,5 @@
-"""Shared fixtures: one local Spark + Delta session for the suite, a fresh lake per test."""
+"""Shared fixtures: one local Spark + Delta session for the suite, a fresh lake per test, a moto
+server for the AWS APIs."""
 
 from __future__ import annotations
 
@@ -32,3 +33,26 @@ def settings(tmp_path) -> Settings:
         lakehouse_root=str(tmp_path / "lake"),
         data_dir=str(DATA_DIR),
     )
+
+
+@pytest.fixture
+def moto_endpoint(monkeypatch):
+    """A real moto server (HTTP on 127.0.0.1, a free port) with fresh state; the usual AWS
+    variables point boto3 at it (test credentials, us-east-1). Yields its URL.
+
+    moto keeps its backends per process, so the server is reset when it starts.
+    """
+    import requests
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    yield endpoint
+    server.stop()

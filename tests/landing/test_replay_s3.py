@@ -1,4 +1,4 @@
-"""Replay into an S3 landing (moto server on 127.0.0.1 speaking the S3 API)."""
+"""Replay into an S3 landing (moto server on 127.0.0.1 speaking the S3 API: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,13 @@ import gzip
 import json
 
 import boto3
-import pytest
 
 from spark_jobs.landing.layouts import parse_object_key
 from spark_jobs.landing.replay import replay
 from tests.conftest import DATA_DIR
 
 
-@pytest.fixture
-def s3_endpoint(monkeypatch):
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    yield endpoint
-    server.stop()
-
-
-def test_replay_writes_firehose_objects_to_s3(s3_endpoint):
+def test_replay_writes_firehose_objects_to_s3(moto_endpoint):
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="landing")
     day = dt.date(2011, 3, 1)

@@ -6,7 +6,11 @@
   table over the symlink manifest whose columns match the declared schema;
 - sqlfluff, configured by sql/<dialect>/.sqlfluff, reports nothing on the views and Athena DDL;
 - the views run on DuckDB (transpiled by sqlglot) over tiny tables made here, and return
-  numbers worked out by hand in the comments.
+  numbers worked out by hand in the comments;
+- the ad-hoc queries of sql/queries/ parse as one SELECT in their dialect (athena, see
+  spark_jobs.serving.queries.QUERY_DIALECT), document what they answer, their parameters and
+  grain, transpile to every engine's dialect, and lint clean with their :name parameters filled
+  by sqlfluff's placeholder templater (tests/sql/test_queries.py runs them on DuckDB).
 """
 
 from __future__ import annotations
@@ -131,6 +135,65 @@ def test_redshift_views_are_late_binding(view):
     assert create.args.get("no_schema_binding") is True  # required over external tables
     tables = {t.sql("redshift") for t in create.expression.find_all(exp.Table)} - {"steps"}
     assert tables and all(t.startswith(f"{REDSHIFT_SCHEMA}.") for t in tables)
+
+
+# ------------------------------------------------------------------------------ ad-hoc queries
+
+QUERIES_DIR = SQL_DIR / "queries"
+QUERY_FILES = sorted(QUERIES_DIR.glob("*.sql"))
+QUERY_NAMES = ("active_users_range", "funnel_range", "category_top", "retention_cohorts")
+RANGE_PARAMETERS = {"app_id", "start_date", "end_date"}
+
+
+def test_the_queries_exist():
+    assert set(QUERY_NAMES) <= {p.stem for p in QUERY_FILES}
+
+
+@pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
+def test_query_file_is_one_documented_select(path):
+    from spark_jobs.serving.queries import QUERY_DIALECT, load_query_file
+
+    statements = [s for s in sqlglot.parse(path.read_text(), read=QUERY_DIALECT) if s is not None]
+    assert len(statements) == 1 and isinstance(statements[0], exp.Query)
+    header = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("--"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert header[0].startswith(f"-- {path.stem}: ")
+    assert "Answers:" in text and "Parameters:" in text and "Grain:" in text
+    parameters = load_query_file(path).parameters
+    assert RANGE_PARAMETERS <= set(parameters)
+    for name in parameters:  # every parameter is documented in the header
+        assert f"--   :{name} " in text, name
+    body = path.read_text()[len(text) :]
+    assert "dt BETWEEN CAST(:start_date AS DATE) AND CAST(:end_date AS DATE)" in body
+
+
+@pytest.mark.parametrize("path", QUERY_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("target", ["athena", "spark", "redshift", "postgres", "duckdb"])
+def test_query_file_transpiles_to_every_engine(path, target):
+    from spark_jobs.serving.queries import load_query_file
+
+    sql = load_query_file(path).sql(target)
+
+    assert isinstance(sqlglot.parse_one(sql, read=target), exp.Query)
+
+
+def test_sqlfluff_lints_the_queries_with_their_parameters_filled():
+    config = FluffConfig.from_path(str(QUERIES_DIR))
+    assert (config.get("dialect"), config.get("templater")) == ("athena", "placeholder")
+
+    records = Linter(config=config).lint_paths((str(QUERIES_DIR),)).as_records()
+
+    assert len(records) == len(QUERY_FILES)
+    problems = [
+        f"{r['filepath']}:{v['start_line_no']} {v['code']} {v['description']}"
+        for r in records
+        for v in r["violations"]
+    ]
+    assert problems == []
 
 
 # ----------------------------------------------------------------------------------------- lint
