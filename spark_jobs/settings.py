@@ -107,6 +107,12 @@ class Settings:
     driver_memory: str = field(default_factory=default_driver_memory)
     # extra JVM options of the driver, e.g. "-XX:TieredStopAtLevel=1" for short jobs on few cores
     driver_java_options: str = ""
+    # BI serving (spark_jobs/serving): the database/schema BI tools see, the local endpoints'
+    # ports and the folder of their state (metastore, PostgreSQL cluster, PID and log files)
+    bi_database: str = "clickstream"
+    thrift_port: int = 10000
+    pg_port: int = 5439
+    serving_state_dir: str = ""
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table: ``<root>/<layer>/<table>``."""
@@ -116,6 +122,21 @@ class Settings:
     def reports_dir(self) -> str:
         """Where the HTML report goes: ``<root>/reports``."""
         return f"{self.lakehouse_root}/reports"
+
+    @property
+    def exports_dir(self) -> str:
+        """Where ``bi-publish`` writes the DWS Parquet exports: ``<root>/exports``."""
+        return f"{self.lakehouse_root}/exports"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Local folder of the BI endpoints' state: ``LAKEHOUSE_SERVING_DIR``, else
+        ``<root>/serving`` for a local lake, else ``.cache/serving`` (an object-store lake)."""
+        if self.serving_state_dir:
+            return Path(self.serving_state_dir)
+        if "://" not in self.lakehouse_root:
+            return Path(self.lakehouse_root) / "serving"
+        return PROJECT_DIR / ".cache" / "serving"
 
     def first_listed_date(self, start: dt.date) -> dt.date:
         """The first landing folder (arrival date, UTC) a run starting on ``start`` lists:
@@ -147,4 +168,8 @@ def load_settings() -> Settings:
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
         driver_memory=_env("LAKEHOUSE_DRIVER_MEMORY", default_driver_memory()),
         driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),
+        bi_database=_env("LAKEHOUSE_BI_DATABASE", "clickstream"),
+        thrift_port=int(_env("LAKEHOUSE_THRIFT_PORT", "10000")),
+        pg_port=int(_env("LAKEHOUSE_PG_PORT", "5439")),
+        serving_state_dir=_env("LAKEHOUSE_SERVING_DIR", ""),
     )
