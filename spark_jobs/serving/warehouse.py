@@ -223,7 +223,7 @@ def postgres_ddl(redshift_sql: str) -> str:
                 node.pop()
         if not props.expressions:
             props.pop()
-    return create.sql("postgres")
+    return create.sql("postgres", comments=False)
 
 
 def apply_sql(settings: Settings) -> None:
