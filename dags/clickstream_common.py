@@ -235,3 +235,37 @@ def spark_job(task_id: str, application: str, args: list[str], **kwargs: Any):
         env_vars={"SPARK_CONF_DIR": spark_conf_dir()},
         **kwargs,
     )
+
+
+def publish_range(
+    params: dict[str, Any] | None,
+    source_runs: list[tuple[dt.datetime | None, dt.datetime | None, dict[str, Any] | None]],
+    lookback_days: int,
+) -> tuple[str, str]:
+    """The UTC days ``(start, end)`` (``YYYY-MM-DD``) a ``clickstream_bi_publish`` run publishes.
+
+    Explicit ``params`` start/end win. Otherwise the days of the daily runs whose DWS checks
+    triggered the run, given as ``(data_interval_start, data_interval_end, conf)`` per source
+    run: each run's days are its conf start/end, else its data interval (end exclusive, as in
+    :data:`RUN_END`); the range spans all of them and reaches ``lookback_days`` before the first,
+    because a daily run also rebuilds earlier days that received late events.
+
+    Raises:
+        ValueError: neither params nor any source run with dates.
+    """
+    params = params or {}
+    if params.get("start"):
+        return params["start"], params.get("end") or params["start"]
+    firsts, lasts = [], []
+    for interval_start, interval_end, conf in source_runs:
+        conf = conf or {}
+        if conf.get("start"):
+            firsts.append(dt.date.fromisoformat(conf["start"]))
+            lasts.append(dt.date.fromisoformat(conf.get("end") or conf["start"]))
+        elif interval_start is not None and interval_end is not None:
+            firsts.append(interval_start.date())
+            lasts.append(max(interval_start.date(), interval_end.date() - dt.timedelta(days=1)))
+    if not firsts:
+        raise ValueError("no days to publish: give params start/end or trigger from the DWS assets")
+    first = min(firsts) - dt.timedelta(days=lookback_days)
+    return first.isoformat(), max(lasts).isoformat()

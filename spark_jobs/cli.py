@@ -18,6 +18,9 @@ Commands::
     lakehouse demo                        replay the real datasets, run them, summary + report
     lakehouse sql --engine E --view V     run a BI view / query file / inline query on Athena,
                   [--param k=v ...]       Redshift or their local stand-ins; text table or --csv
+    lakehouse serve start|stop|status     local Athena stand-in: Spark Thrift Server (JDBC hive2)
+    lakehouse warehouse start|stop|status local Redshift stand-in: PostgreSQL with the DWS marts
+    lakehouse bi-publish --ds D           DWS days -> Parquet exports, warehouse marts, catalog
 
 Dates are UTC; ``--ds D`` or ``--start D --end D`` (inclusive). Exit code 0 on success, 1 on a
 failed job or check, 2 on bad arguments; ``kafka status`` exits 3 when the broker is not running.
@@ -323,6 +326,50 @@ def cmd_sql(args: argparse.Namespace) -> int:
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     else:
         print(format_table(names, rows))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start, stop or show the Spark Thrift Server (the local Athena stand-in)."""
+    from spark_jobs.serving import thrift_server
+
+    settings = load_settings()
+    return _endpoint_command(args.action, thrift_server, settings, "Spark Thrift Server", (
+        f"JDBC {thrift_server.jdbc_url(settings)} (Hive/Spark driver; any user, no password); "
+        f"beeline -u {thrift_server.jdbc_url(settings)}"
+    ))  # fmt: skip
+
+
+def cmd_warehouse(args: argparse.Namespace) -> int:
+    """Start, stop or show the local PostgreSQL warehouse (the local Redshift stand-in)."""
+    from spark_jobs.serving import warehouse
+
+    settings = load_settings()
+    return _endpoint_command(args.action, warehouse, settings, "PostgreSQL warehouse", (
+        f"JDBC {warehouse.jdbc_url(settings)} (user {warehouse.USER}, no password); "
+        f"psql -h 127.0.0.1 -p {settings.pg_port} -U {warehouse.USER} {settings.bi_database}"
+    ))  # fmt: skip
+
+
+def _endpoint_command(action: str, server, settings, label: str, how: str) -> int:
+    if action == "start":
+        pid = server.start(settings)
+        print(f"{label} running (pid {pid}): {how}")
+    elif action == "stop":
+        print(f"{label} {'stopped' if server.stop(settings) else 'was not running'}")
+    else:
+        pid = server.status(settings)
+        print(f"{label} running (pid {pid}): {how}" if pid else f"{label} not running")
+        return 0 if pid else 3
+    return 0
+
+
+def cmd_bi_publish(args: argparse.Namespace) -> int:
+    """Exports, warehouse load and catalog refresh of the DWS days (spark_jobs.serving)."""
+    from spark_jobs.serving.bi_publish import publish_days
+
+    settings = load_settings()
+    start, end = resolve_dates(args)
+    publish_days(_spark(settings, "bi-publish"), settings, start, end)
     return 0
 
 
@@ -441,6 +488,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--csv", action="store_true", help="CSV to stdout instead of a text table")
     p.set_defaults(func=cmd_sql)
+    p = sub.add_parser("serve", help="the local Athena stand-in (Spark Thrift Server)")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("warehouse", help="the local Redshift stand-in (PostgreSQL)")
+    p.add_argument("action", choices=("start", "stop", "status"))
+    p.set_defaults(func=cmd_warehouse)
+
+    p = sub.add_parser("bi-publish", help="publish DWS days to the exports, warehouse, catalog")
+    add_date_arguments(p)
+    p.set_defaults(func=cmd_bi_publish)
     return parser
 
 

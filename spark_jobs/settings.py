@@ -142,6 +142,12 @@ class Settings:
     query_poll_sec: float = 0.5
     #: ... up to this many seconds
     query_poll_max_sec: float = 5.0
+    # BI serving (spark_jobs/serving): the database/schema BI tools see, the local endpoints'
+    # ports and the folder of their state (metastore, PostgreSQL cluster, PID and log files)
+    bi_database: str = "clickstream"
+    thrift_port: int = 10000
+    pg_port: int = 5439
+    serving_state_dir: str = ""
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a Delta table: ``<root>/<layer>/<table>``."""
@@ -151,6 +157,21 @@ class Settings:
     def reports_dir(self) -> str:
         """Where the HTML report goes: ``<root>/reports``."""
         return f"{self.lakehouse_root}/reports"
+
+    @property
+    def exports_dir(self) -> str:
+        """Where ``bi-publish`` writes the DWS Parquet exports: ``<root>/exports``."""
+        return f"{self.lakehouse_root}/exports"
+
+    @property
+    def serving_dir(self) -> Path:
+        """Local folder of the BI endpoints' state: ``LAKEHOUSE_SERVING_DIR``, else
+        ``<root>/serving`` for a local lake, else ``.cache/serving`` (an object-store lake)."""
+        if self.serving_state_dir:
+            return Path(self.serving_state_dir)
+        if "://" not in self.lakehouse_root:
+            return Path(self.lakehouse_root) / "serving"
+        return PROJECT_DIR / ".cache" / "serving"
 
     def first_listed_date(self, start: dt.date) -> dt.date:
         """The first landing folder (arrival date, UTC) a run starting on ``start`` lists:
@@ -197,4 +218,8 @@ def load_settings() -> Settings:
         query_timeout_sec=float(_env("LAKEHOUSE_QUERY_TIMEOUT_SEC", "300")),
         query_poll_sec=float(_env("LAKEHOUSE_QUERY_POLL_SEC", "0.5")),
         query_poll_max_sec=float(_env("LAKEHOUSE_QUERY_POLL_MAX_SEC", "5")),
+        bi_database=_env("LAKEHOUSE_BI_DATABASE", "clickstream"),
+        thrift_port=int(_env("LAKEHOUSE_THRIFT_PORT", "10000")),
+        pg_port=int(_env("LAKEHOUSE_PG_PORT", "5439")),
+        serving_state_dir=_env("LAKEHOUSE_SERVING_DIR", ""),
     )

@@ -21,7 +21,7 @@ from tests.dags.conftest import DAGS_DIR, environment, load_dag
 
 pytestmark = pytest.mark.airflow
 
-DAG_IDS = {"clickstream_daily", "clickstream_maintenance"}
+DAG_IDS = {"clickstream_daily", "clickstream_maintenance", "clickstream_bi_publish"}
 
 _PARSE_IN_ISOLATION = r"""
 import json, sys
@@ -229,6 +229,41 @@ def test_only_check_tasks_emit_table_assets_one_per_table(dags):
                 assert asset.uri == f"lakehouse://{T.get_table(asset.name).layer}/{asset.name}"
                 emitters[asset.name] = task.task_id
     assert set(emitters) == {t.name for t in T.TABLES}
+
+
+def test_bi_publish_runs_on_the_dws_assets_that_only_checks_emit(dags):
+    dag = dags["clickstream_bi_publish"]
+    dws = {t.name for t in T.TABLES if t.layer == "dws"}
+
+    scheduled = {a.name for a in dag.timetable.asset_condition.objects}
+    assert scheduled == dws
+    publish = dag.get_task("bi_publish")
+    assert publish.application.endswith("spark_jobs/cli.py")
+    assert publish.application_args[0] == "bi-publish"
+    assert dag.get_task("publish_range").downstream_task_ids == {"bi_publish"}
+
+
+def test_publish_range_takes_params_else_the_triggering_runs_days_with_the_lookback(wiring):
+    utc = dt.UTC
+    day = lambda d: dt.datetime.combine(d, dt.time(), utc)  # noqa: E731
+    d1, d2 = dt.date(2024, 3, 1), dt.date(2024, 3, 2)
+
+    assert wiring.publish_range({"start": "2024-01-01", "end": "2024-01-31"}, [], 30) == (
+        "2024-01-01",
+        "2024-01-31",
+    )
+    # two daily runs (intervals [d1, d2) and [d2, d3)): their days, 30 days back from the first
+    runs = [(day(d1), day(d2), {}), (day(d2), day(d2 + dt.timedelta(days=1)), None)]
+    assert wiring.publish_range({}, runs, 30) == ("2024-01-31", "2024-03-02")
+    # a range run of the daily DAG carries its days in conf
+    assert wiring.publish_range(
+        None, [(None, None, {"start": "2024-02-10", "end": "2024-02-12"})], 0
+    ) == (
+        "2024-02-10",
+        "2024-02-12",
+    )
+    with pytest.raises(ValueError, match="no days to publish"):
+        wiring.publish_range({}, [], 30)
 
 
 def test_failure_alert_names_the_table_and_the_day(wiring):

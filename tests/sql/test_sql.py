@@ -33,10 +33,16 @@ SQL_DIR = PROJECT_DIR / "sql"
 DIALECTS = ("athena", "redshift")
 VIEWS = ("rpt_active_users", "rpt_funnel", "rpt_category_revenue")
 LOCATION_ROOT = "s3://${LAKE_BUCKET}"
-REDSHIFT_SCHEMA = "clickstream_lake"
+REDSHIFT_SCHEMA = "clickstream_lake"  # Spectrum external tables (ddl/)
+MARTS_SCHEMA = "clickstream"  # loaded DWS marts (marts/) and the views over them
 
+# one CREATE per file; the Redshift scripts (load/, admin/) hold several statements
+SCRIPTS = ("load", "admin")
 SQL_FILES = sorted(
-    (dialect, path) for dialect in DIALECTS for path in (SQL_DIR / dialect).rglob("*.sql")
+    (dialect, path)
+    for dialect in DIALECTS
+    for path in (SQL_DIR / dialect).rglob("*.sql")
+    if path.parent.name not in SCRIPTS
 )
 
 
@@ -129,12 +135,67 @@ def test_redshift_ddl_is_a_spectrum_table_over_the_symlink_manifest(table):
 
 
 @pytest.mark.parametrize("view", VIEWS)
-def test_redshift_views_are_late_binding(view):
+def test_redshift_views_read_the_marts_in_sql_postgresql_also_parses(view):
+    text = (SQL_DIR / "redshift" / "views" / f"{view}.sql").read_text()
     create = _parse_one(SQL_DIR / "redshift" / "views" / f"{view}.sql", "redshift")
 
-    assert create.args.get("no_schema_binding") is True  # required over external tables
+    assert not create.args.get("no_schema_binding")  # PostgreSQL has no late-binding views
     tables = {t.sql("redshift") for t in create.expression.find_all(exp.Table)} - {"steps"}
-    assert tables and all(t.startswith(f"{REDSHIFT_SCHEMA}.") for t in tables)
+    assert tables and all(t.startswith(f"{MARTS_SCHEMA}.") for t in tables)
+    assert isinstance(sqlglot.parse_one(text, read="postgres"), exp.Create)
+
+
+MART_TABLES = [t for t in T.TABLES if t.layer == "dws"]
+
+
+@pytest.mark.parametrize("table", MART_TABLES, ids=lambda t: t.name)
+def test_every_dws_table_has_a_redshift_mart_with_keys_and_its_columns(table):
+    from spark_jobs.serving.warehouse import postgres_ddl
+
+    path = SQL_DIR / "redshift" / "marts" / f"{table.name}.sql"
+    create = _parse_one(path, "redshift")
+    props = {type(p).__name__ for p in create.args["properties"].expressions}
+
+    assert create.this.this.db == MARTS_SCHEMA
+    assert {c.name for c in create.this.expressions if isinstance(c, exp.ColumnDef)} == {
+        f.name for f in SCHEMAS[table.name].fields
+    }
+    [key] = [c for c in create.this.expressions if isinstance(c, exp.PrimaryKey)]
+    assert tuple(e.name for e in key.expressions) == table.keys
+    assert {"DistKeyProperty", "SortKeyProperty"} <= props
+    local = postgres_ddl(path.read_text())  # what the local warehouse runs
+    assert "DISTKEY" not in local.upper() and "SORTKEY" not in local.upper()
+    assert "ENCODE" not in local.upper()
+
+
+@pytest.mark.parametrize("table", MART_TABLES, ids=lambda t: t.name)
+def test_the_redshift_day_load_parses_for_every_mart_as_one_transaction(table):
+    from string import Template
+
+    text = Template((SQL_DIR / "redshift" / "load" / "load_day.sql").read_text()).substitute(
+        TABLE=table.name,
+        LAKE_BUCKET="bucket/lake",
+        DT="2024-03-01",
+        IAM_ROLE="arn:aws:iam::1:role/r",
+    )
+    statements = [s for s in sqlglot.parse(text, read="redshift") if s is not None]
+
+    assert statements[0].sql().upper().startswith("BEGIN")
+    assert statements[-1].sql().upper().startswith("COMMIT")
+    assert "FORMAT AS PARQUET" in text and f"/exports/{table.name}/dt=2024-03-01/" in text
+    [delete] = [s for s in statements if isinstance(s, exp.Delete)]
+    [insert] = [s for s in statements if isinstance(s, exp.Insert)]
+    assert delete.this.sql() == insert.this.sql() == f"{MARTS_SCHEMA}.{table.name}"
+    # the INSERT puts dt first: the mart's first column must be dt
+    mart = _parse_one(SQL_DIR / "redshift" / "marts" / f"{table.name}.sql", "redshift")
+    assert mart.this.expressions[0].name == "dt"
+
+
+def test_the_redshift_roles_script_parses():
+    statements = sqlglot.parse(
+        (SQL_DIR / "redshift" / "admin" / "grants.sql").read_text(), read="redshift"
+    )
+    assert len([s for s in statements if s is not None]) == 9
 
 
 # ------------------------------------------------------------------------------ ad-hoc queries
@@ -200,7 +261,7 @@ def test_sqlfluff_lints_the_queries_with_their_parameters_filled():
 
 
 @pytest.mark.parametrize(
-    ("dialect", "folders"), [("athena", ("views", "ddl")), ("redshift", ("views",))]
+    ("dialect", "folders"), [("athena", ("views", "ddl")), ("redshift", ("views", "marts"))]
 )
 def test_sqlfluff_finds_its_config_and_reports_nothing(dialect, folders):
     # Redshift DDL is left out: sqlfluff's redshift grammar has no nested (ARRAY/MAP) column
@@ -260,8 +321,8 @@ def run_view(request):
     con = duckdb.connect()
     prefix = ""
     if dialect == "redshift":
-        con.execute(f"CREATE SCHEMA {REDSHIFT_SCHEMA}")
-        prefix = f"{REDSHIFT_SCHEMA}."
+        con.execute(f"CREATE SCHEMA {MARTS_SCHEMA}")
+        prefix = f"{MARTS_SCHEMA}."
     for table, columns in DDL_DUCKDB.items():
         con.execute(f"CREATE TABLE {prefix}{table} ({columns})")
         marks = ", ".join("?" * len(ROWS[table][0]))

@@ -6,8 +6,8 @@
 --   stickiness      = dau / mau, the share of the month's users active on the day (null when
 --                     mau = 0); same value as dws_active_users_1d.dau_mau_ratio
 -- WAU and MAU are distinct users over [dt-6, dt] and [dt-29, dt]: never sum them over days.
--- Redshift: a late-binding view (WITH NO SCHEMA BINDING), required for views over Spectrum
--- external tables; clickstream_lake is the external schema of the DDL under ddl/.
+-- Redshift: reads the mart loaded by bi-publish (marts/). Written in the subset that Redshift and
+-- PostgreSQL share, so the same text runs on the local warehouse (lakehouse warehouse start).
 CREATE OR REPLACE VIEW rpt_active_users AS
 SELECT
     au.app_id,
@@ -20,5 +20,4 @@ SELECT
     au.dau - au.new_users AS returning_users,
     CAST(au.dau AS DOUBLE PRECISION) / NULLIF(au.wau, 0) AS dau_wau_ratio,
     CAST(au.dau AS DOUBLE PRECISION) / NULLIF(au.mau, 0) AS stickiness
-FROM clickstream_lake.dws_active_users_1d AS au
-WITH NO SCHEMA BINDING;
+FROM clickstream.dws_active_users_1d AS au;

@@ -4,8 +4,8 @@
 --   revenue_share revenue / day_revenue (null when day_revenue = 0)
 --   revenue_rank  1 = the day's top category (ties share a rank)
 -- Revenue is DECIMAL(38,4) in the app's source currency: compare shares, not amounts, across apps.
--- Redshift: a late-binding view (WITH NO SCHEMA BINDING), required for views over Spectrum
--- external tables; clickstream_lake is the external schema of the DDL under ddl/.
+-- Redshift: reads the mart loaded by bi-publish (marts/). Written in the subset that Redshift and
+-- PostgreSQL share, so the same text runs on the local warehouse (lakehouse warehouse start).
 CREATE OR REPLACE VIEW rpt_category_revenue AS
 SELECT
     c.app_id,
@@ -21,5 +21,4 @@ SELECT
     / NULLIF(CAST(SUM(c.revenue) OVER (PARTITION BY c.app_id, c.dt) AS DOUBLE PRECISION), 0)
         AS revenue_share,
     RANK() OVER (PARTITION BY c.app_id, c.dt ORDER BY c.revenue DESC) AS revenue_rank
-FROM clickstream_lake.dws_category_1d AS c
-WITH NO SCHEMA BINDING;
+FROM clickstream.dws_category_1d AS c;

@@ -8,8 +8,8 @@
 --   conversion_from_start  step_sessions / sessions (null when 0)
 -- Over a date range, sum step_sessions and previous_step_sessions and divide (do not average
 -- the daily rates).
--- Redshift: a late-binding view (WITH NO SCHEMA BINDING), required for views over Spectrum
--- external tables; clickstream_lake is the external schema of the DDL under ddl/.
+-- Redshift: reads the mart loaded by bi-publish (marts/). Written in the subset that Redshift and
+-- PostgreSQL share, so the same text runs on the local warehouse (lakehouse warehouse start).
 CREATE OR REPLACE VIEW rpt_funnel AS
 WITH steps AS (
     SELECT
@@ -20,7 +20,7 @@ WITH steps AS (
         sessions AS step_sessions,
         sessions AS previous_step_sessions,
         sessions AS first_step_sessions
-    FROM clickstream_lake.dws_conversion_1d
+    FROM clickstream.dws_conversion_1d
     UNION ALL
     SELECT
         app_id,
@@ -30,7 +30,7 @@ WITH steps AS (
         product_view_sessions AS step_sessions,
         sessions AS previous_step_sessions,
         sessions AS first_step_sessions
-    FROM clickstream_lake.dws_conversion_1d
+    FROM clickstream.dws_conversion_1d
     UNION ALL
     SELECT
         app_id,
@@ -40,7 +40,7 @@ WITH steps AS (
         add_to_cart_sessions AS step_sessions,
         product_view_sessions AS previous_step_sessions,
         sessions AS first_step_sessions
-    FROM clickstream_lake.dws_conversion_1d
+    FROM clickstream.dws_conversion_1d
     UNION ALL
     SELECT
         app_id,
@@ -50,7 +50,7 @@ WITH steps AS (
         purchase_sessions AS step_sessions,
         add_to_cart_sessions AS previous_step_sessions,
         sessions AS first_step_sessions
-    FROM clickstream_lake.dws_conversion_1d
+    FROM clickstream.dws_conversion_1d
 )
 
 SELECT
@@ -64,5 +64,4 @@ SELECT
     / NULLIF(previous_step_sessions, 0) AS step_conversion_rate,
     CAST(step_sessions AS DOUBLE PRECISION)
     / NULLIF(first_step_sessions, 0) AS conversion_from_start
-FROM steps
-WITH NO SCHEMA BINDING;
+FROM steps;
