@@ -21,6 +21,17 @@ if ! command -v java >/dev/null 2>&1; then
   fi
 fi
 
+# PostgreSQL server binaries for the local warehouse (lakehouse warehouse start): Debian's package
+if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 && ! command -v pg_ctl >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing PostgreSQL (postgresql) for the local warehouse"
+    apt-get update -qq && apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "setup: PostgreSQL server not found: the local warehouse needs it" \
+      "(apt-get install postgresql)" >&2
+  fi
+fi
+
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PYTHON" -m venv .venv
