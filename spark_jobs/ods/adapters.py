@@ -10,6 +10,10 @@ One adapter per input schema, selected per landing stream/topic by configuration
 - ``backend_behaviour``: backend behaviour events,
   ``{"eventId", "action", "userId", "objectId", "bizId", "errorMsg", "createdAt"}``;
   ``createdAt`` is an epoch number or an ISO-8601 timestamp (UTC when no zone is given).
+- ``kda_trade_orders``: the Kinesis Data Analytics lab's trade orders,
+  ``{"tid", "tno", "tdate", "uno", "pno", "tnum", "tuptime" (epoch ms)}``; ``event_id`` = ``tno``,
+  user = ``uno``, product = ``pno``, quantity = ``tnum``, event time = ``tuptime``, event_type
+  ``purchase``; ``tid`` and ``tdate`` are kept in ``attributes``.
 
 Event times, in every adapter: ISO-8601 text (UTC when no zone is given) or a number of the epoch
 read by its magnitude: below 10^11 seconds (10^11 s is the year 5138), below 10^14 milliseconds,
@@ -275,8 +279,39 @@ def parse_backend_behaviour(df: DataFrame) -> DataFrame:
     return _finish(df, ["eventId", "action", "createdAt"], "backend_behaviour")
 
 
+def parse_kda_trade_orders(df: DataFrame) -> DataFrame:
+    """Adapter for the Kinesis Data Analytics lab's trade orders (see module docstring)."""
+    names = ["tid", "tno", "tdate", "uno", "pno", "tnum", "tuptime"]
+    df = _parse_json(df, _json_fields(names))
+    j = lambda name: _blank_to_null(F.col(f"j.{name}"))  # noqa: E731
+    df = df.select(
+        "*",
+        j("tno").alias("event_id"),
+        F.col("stream").alias("app_id"),
+        F.col("j.tuptime").alias("_ts_raw"),
+        F.lit("trade_order").alias("event_name"),
+        F.lit("purchase").alias("event_type"),
+        j("uno").alias("user_id"),
+        j("pno").alias("product_id"),
+        F.lit(None).cast("string").alias("category"),
+        F.lit(None).cast("string").alias("brand"),
+        F.lit(None).cast("string").alias("_price_raw"),
+        j("tnum").alias("_quantity_raw"),
+        F.lit(None).cast("string").alias("device_type"),
+        F.lit(None).cast("string").alias("ip"),
+        F.lit(None).cast("string").alias("user_agent"),
+        F.lit(None).cast("string").alias("page_url"),
+        F.lit(None).cast("string").alias("error_msg"),
+        F.map_from_arrays(
+            F.array(F.lit("tid"), F.lit("tdate")), F.array(j("tid"), j("tdate"))
+        ).alias("attributes"),
+    )
+    return _finish(df, ["tno", "tuptime", "uno"], "kda_trade_orders")
+
+
 ADAPTERS: dict[str, Callable[[DataFrame], DataFrame]] = {
     "canonical": parse_canonical,
     "msk_clickstream_lab": parse_msk_clickstream_lab,
     "backend_behaviour": parse_backend_behaviour,
+    "kda_trade_orders": parse_kda_trade_orders,
 }
