@@ -24,6 +24,18 @@ Business constants (documented once, here):
   must not stretch rebuild windows).
 - ``MIN_EVENT_DATE`` (2000-01-01): records with an earlier event time are rejected (e.g. an epoch
   mis-read into 1970).
+
+Streaming (``lakehouse stream``, spark_jobs/streaming/job.py):
+
+- ``STREAM_TOPICS`` (``clickstream=msk_clickstream_lab,behaviour=backend_behaviour,
+  trade_orders=kda_trade_orders``): input topic -> record schema (an ODS adapter name).
+- ``STREAM_WATERMARK_SEC`` (20 s): how far behind the largest event time seen a query still
+  accepts records; a window is final (written) once the watermark passes its end.
+- ``STREAM_SESSION_GAP_SEC`` (1 s, the MSK Clickstream Lab's): a user's event more than this after
+  the previous one starts a new real-time session; exactly the gap continues it (as Flink's and
+  Spark's session windows, and as the batch ``SESSION_GAP_SEC``, whose 30 min this is not).
+- ``STREAM_TRIGGER_SEC`` (5 s): micro-batch interval of a continuously running job.
+- ``STREAM_MAX_OFFSETS_PER_TRIGGER`` (0 = no limit): records per micro-batch, over all partitions.
 """
 
 from __future__ import annotations
@@ -87,6 +99,14 @@ def default_driver_memory() -> str:
     return f"{max(1024, machine_memory_mib() // 2)}m"
 
 
+#: ``LAKEHOUSE_STREAM_TOPICS`` default: the three producer schemas on their usual topics
+DEFAULT_STREAM_TOPICS = {
+    "clickstream": "msk_clickstream_lab",
+    "behaviour": "backend_behaviour",
+    "trade_orders": "kda_trade_orders",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """All runtime settings. Build with :func:`load_settings` (environment) or directly in tests."""
@@ -113,6 +133,13 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     # the local broker's state: config, data (log.dirs), server.log, broker.pid
     kafka_dir: str = str(CACHE_DIR / "kafka")
+    # --- streaming: `lakehouse stream` (spark_jobs/streaming/job.py; module docstring above) ---
+    #: input topic -> schema (ODS adapter name)
+    stream_topics: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_STREAM_TOPICS))
+    stream_watermark_sec: float = 20.0
+    stream_session_gap_sec: float = 1.0
+    stream_trigger_sec: float = 5.0
+    stream_max_offsets_per_trigger: int = 0
     # --- serving: `lakehouse sql` on Athena / Redshift (spark_jobs/serving/aws.py) ---
     #: AWS region of the Athena and Redshift Data API clients ("" = boto3's own resolution:
     #: AWS_DEFAULT_REGION, ~/.aws/config)
@@ -205,6 +232,12 @@ def load_settings() -> Settings:
         driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),
         kafka_bootstrap=_env("LAKEHOUSE_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
         kafka_dir=str(Path(_env("LAKEHOUSE_KAFKA_DIR", str(CACHE_DIR / "kafka"))).resolve()),
+        stream_topics=_parse_mapping(_env("LAKEHOUSE_STREAM_TOPICS", ""))
+        or dict(DEFAULT_STREAM_TOPICS),
+        stream_watermark_sec=float(_env("LAKEHOUSE_STREAM_WATERMARK_SEC", "20")),
+        stream_session_gap_sec=float(_env("LAKEHOUSE_STREAM_SESSION_GAP_SEC", "1")),
+        stream_trigger_sec=float(_env("LAKEHOUSE_STREAM_TRIGGER_SEC", "5")),
+        stream_max_offsets_per_trigger=int(_env("LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER", "0")),
         aws_region=_env("AWS_REGION", ""),
         aws_endpoint_url=_env("LAKEHOUSE_AWS_ENDPOINT_URL", ""),
         athena_workgroup=_env("LAKEHOUSE_ATHENA_WORKGROUP", "primary"),

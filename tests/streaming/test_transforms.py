@@ -1,0 +1,272 @@
+"""The streaming job's parse and window functions as batch functions, on hand-made records.
+
+Each test builds Kafka-like records (the JSON a producer sends, with topic/partition/offset),
+parses them with the ODS adapter as the job does, and compares with rows computed by hand.
+Times are offsets in ms from ``BASE`` (2024-03-01T00:00:00Z, a multiple of 10 s and of 1 min).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spark_jobs.streaming import transforms as X
+
+BASE = 1_709_251_200_000  # 2024-03-01T00:00:00Z in epoch ms
+GAP_SEC = 1.0
+
+
+def kafka_records(spark, topic: str, records: list[dict]):
+    """Records as Spark's Kafka source gives them (value as text here), one partition."""
+    rows = [(json.dumps(r), topic, 0, i) for i, r in enumerate(records)]
+    return spark.createDataFrame(rows, "value string, topic string, partition int, offset long")
+
+
+def clicks(spark, events: list[tuple[int, int, str, str]]):
+    """``(user, ms after BASE, event_type, product_type)`` -> parsed lab clicks."""
+    records = [
+        {
+            "ip": "66.249.1.1",
+            "eventtimestamp": BASE + ms,
+            "devicetype": "mobile",
+            "event_type": event_type,
+            "product_type": product,
+            "userid": user,
+            "globalseq": seq,
+            "prevglobalseq": 0,
+        }
+        for seq, (user, ms, event_type, product) in enumerate(events, start=1)
+    ]
+    return X.parse_kafka_records(
+        kafka_records(spark, "clickstream", records), "msk_clickstream_lab"
+    )
+
+
+def rows(df, order: list[str]) -> list[dict]:
+    return sorted(
+        (r.asDict(recursive=True) for r in df.collect()), key=lambda r: [r[k] for k in order]
+    )
+
+
+def checkout_session(user: int, start: int, product: str = "laptops") -> list[tuple]:
+    """The lab's buying flow, 100 ms apart: 2 uncounted events, then 4 counted ones."""
+    flow = [
+        ("home_page", "N/A"),
+        ("product_catalog", "N/A"),
+        ("product_detail", product),
+        ("add_to_cart", product),
+        ("order", product),
+        ("order_checkout", product),
+    ]
+    return [(user, start + 100 * i, e, p) for i, (e, p) in enumerate(flow)]
+
+
+def browse_session(user: int, start: int, product: str = "cameras") -> list[tuple]:
+    """home_page, then a product detail 100 ms later: no checkout, one counted event."""
+    return [(user, start, "home_page", "N/A"), (user, start + 100, "product_detail", product)]
+
+
+def test_gap_of_exactly_the_session_gap_continues_the_session(spark):
+    events = [
+        (1, 0, "home_page", "N/A"),
+        (1, 1000, "product_catalog", "N/A"),  # exactly 1 s later: same session
+        (2, 0, "home_page", "N/A"),
+        (2, 1001, "product_catalog", "N/A"),  # 1.001 s later: a new session
+    ]
+    got = rows(X.sessionize_clicks(clicks(spark, events), GAP_SEC), ["userId", "windowBeginTime"])
+    spans = [(r["userId"], r["windowBeginTime"] - BASE, r["windowEndTime"] - BASE) for r in got]
+    assert spans == [("1", 0, 2000), ("2", 0, 1000), ("2", 1001, 2001)]
+
+
+def test_event_count_at_the_last_checkout_and_distinct_departments(spark):
+    events = checkout_session(7, 0) + [
+        (7, 700, "product_detail", "cameras"),  # after the checkout: counted, not at checkout
+        (7, 800, "", ""),  # the lab's session-end record: in the session, not counted
+    ]
+    got = rows(X.sessionize_clicks(clicks(spark, events), GAP_SEC), ["userId"])
+    assert got == [
+        {
+            "userId": "7",
+            "session_window": got[0]["session_window"],
+            "eventCount": 5,
+            "orderCheckoutEventCount": 4,
+            "hasOrderCheckout": True,
+            "deptList": ["cameras", "laptops"],
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 1800,
+        }
+    ]
+
+
+def test_only_sessions_with_a_checkout_are_published(spark):
+    events = checkout_session(1, 0) + browse_session(2, 0)
+    sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
+    assert rows(X.select_user_sessions_checkout(sessions), ["userId"]) == [
+        {
+            "userId": "1",
+            "eventCount": 4,
+            "orderCheckoutEventCount": 4,
+            "deptList": ["laptops"],
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 1500,
+        }
+    ]
+
+
+def test_session_spanning_two_windows_counts_in_the_window_of_its_end(spark):
+    events = [
+        (1, 9_500, "home_page", "N/A"),
+        (1, 10_200, "product_catalog", "N/A"),  # session [9.5 s, 11.2 s): window [10 s, 20 s)
+        (2, 8_000, "home_page", "N/A"),
+        (2, 9_000, "product_catalog", "N/A"),  # session [8 s, 10 s): ends on the boundary
+    ]
+    sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
+    got = rows(X.aggregate_clickevents_userid(sessions), ["windowBeginTime"])
+    assert [(r["windowBeginTime"] - BASE, r["windowEndTime"] - BASE) for r in got] == [
+        (0, 10_000),
+        (10_000, 20_000),
+    ]
+    assert [r["userSessionCount"] for r in got] == [1, 1]
+
+
+def test_percentage_of_sessions_with_a_buy_is_truncated_to_an_integer(spark):
+    events = (
+        checkout_session(1, 0)
+        + checkout_session(2, 0)
+        + browse_session(3, 0)  # window [0, 10 s): 2 of 3 -> 66 (not 67)
+        + checkout_session(1, 10_000)
+        + browse_session(2, 10_000)
+        + browse_session(3, 10_000)  # window [10 s, 20 s): 1 of 3 -> 33
+    )
+    sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
+    assert rows(X.aggregate_clickevents_userid(sessions), ["windowBeginTime"]) == [
+        {
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 10_000,
+            "userSessionCount": 3,
+            "userSessionCountWithOrderCheckout": 2,
+            "percentSessionswithBuy": 66,
+        },
+        {
+            "windowBeginTime": BASE + 10_000,
+            "windowEndTime": BASE + 20_000,
+            "userSessionCount": 3,
+            "userSessionCountWithOrderCheckout": 1,
+            "percentSessionswithBuy": 33,
+        },
+    ]
+
+
+def test_department_touched_twice_in_one_session_counts_once(spark):
+    events = (
+        checkout_session(1, 0, "laptops")  # laptops on 4 events of one session
+        + [(1, 600, "product_catalog", "N/A"), (1, 700, "product_detail", "cameras")]
+        + browse_session(2, 0, "laptops")
+    )
+    sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
+    got = rows(X.aggregate_departments(sessions), ["departmentName"])
+    assert got == [
+        {
+            "departmentName": "cameras",
+            "departmentCount": 1,
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 10_000,
+        },
+        {
+            "departmentName": "laptops",
+            "departmentCount": 2,
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 10_000,
+        },
+    ]
+
+
+def test_trade_orders_per_minute_of_event_time(spark):
+    orders = [(0, 2), (59_999, 3), (60_000, 4)]  # the last one opens the next minute
+    records = [
+        {
+            "tid": i,
+            "tno": f"T{i:010d}",
+            "tdate": "2024-03-01 00:00:00",
+            "uno": 1,
+            "pno": 5,
+            "tnum": tnum,
+            "tuptime": BASE + ms,
+        }
+        for i, (ms, tnum) in enumerate(orders, start=1)
+    ]
+    trades = X.parse_kafka_records(
+        kafka_records(spark, "trade_orders", records), "kda_trade_orders"
+    )
+    assert rows(X.aggregate_trade_orders_1m(trades), ["windowBeginTime"]) == [
+        {"windowBeginTime": BASE, "windowEndTime": BASE + 60_000, "count_tno": 2, "sum_tnum": 5},
+        {
+            "windowBeginTime": BASE + 60_000,
+            "windowEndTime": BASE + 120_000,
+            "count_tno": 1,
+            "sum_tnum": 4,
+        },
+    ]
+
+
+def behaviour(spark, events: list[tuple[str, int, str]]):
+    """``(action, ms after BASE, errorMsg)`` -> parsed backend behaviour events."""
+    records = [
+        {
+            "eventId": f"e{i}",
+            "action": action,
+            "userId": "9",
+            "objectId": "sku-1",
+            "bizId": "",
+            "errorMsg": msg,
+            "createdAt": BASE + ms,
+        }
+        for i, (action, ms, msg) in enumerate(events)
+    ]
+    return X.parse_kafka_records(kafka_records(spark, "behaviour", records), "backend_behaviour")
+
+
+@pytest.mark.parametrize(
+    ("message", "is_error"),
+    [
+        ("[ERROR] payment gateway timeout", True),
+        ("[error] payment gateway timeout", True),
+        ("svc=cart [Panic] nil pointer", True),
+        ("[pAnIc] index out of range", True),
+        ("ERROR without brackets", False),
+        ("WARNING slow response", False),
+        ("", False),
+    ],
+)
+def test_error_markers_in_any_letter_case(spark, message, is_error):
+    got = rows(X.select_error_events(behaviour(spark, [("pay", 0, message)])), ["eventId"])
+    expected = {
+        "eventId": "e0",
+        "action": "pay",
+        "userId": "9",
+        "objectId": "sku-1",
+        "bizId": None,  # "" reads as null, as in ODS
+        "errorMsg": message,
+        "createdAt": BASE,
+        "etl_topic": "behaviour",
+        "etl_partition": 0,
+        "etl_offset": 0,
+    }
+    assert got == ([expected] if is_error else [])
+
+
+def test_ten_warnings_in_a_minute_raise_an_alert_nine_do_not(spark):
+    cases = ["WARNING", "warning", "WaRnInG: retrying", "svc=user Warning deprecated"]
+    events = [("pay", 1000 * i, cases[i % 4]) for i in range(10)]  # 10 in minute 0
+    events += [("search", 1000 * i, cases[i % 4]) for i in range(9)]  # 9 in minute 0 ...
+    events += [("search", 60_000, "WARNING"), ("search", 30_000, "[ERROR] payment failed")]
+    got = rows(X.aggregate_warning_alerts(behaviour(spark, events)), ["action"])
+    assert got == [
+        {
+            "action": "pay",
+            "warningCount": 10,
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 60_000,
+        }
+    ]
