@@ -6,6 +6,8 @@ Commands::
                                           --with-kafka: also the Kafka broker + Spark connector
     lakehouse kafka start|stop|status     local single-node Kafka broker (KRaft) in the background
     lakehouse produce --topic T --schema S --events N   generated events -> Kafka (+ --out JSONL)
+    lakehouse stream [--available-now]    Structured Streaming: Kafka topics -> <root>/rt/ Delta
+                                          tables + the labs' result topics
     lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
     lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected);
                                           --stage: staging twins only
@@ -106,6 +108,28 @@ def cmd_produce(args: argparse.Namespace) -> int:
         partitions=args.partitions,
     )
     print(summary.describe())
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    """Run the streaming queries (see spark_jobs.streaming.job); bounded with --available-now."""
+    from dataclasses import replace
+
+    from spark_jobs.streaming.job import StreamParams, run_stream, stream_session
+
+    settings = load_settings()
+    if args.bootstrap:
+        settings = replace(settings, kafka_bootstrap=args.bootstrap)
+    params = StreamParams(
+        watermark_sec=settings.stream_watermark_sec
+        if args.watermark_sec is None
+        else args.watermark_sec,
+        session_gap_sec=settings.stream_session_gap_sec
+        if args.session_gap_sec is None
+        else args.session_gap_sec,
+    )
+    only = [q.strip() for q in args.queries.split(",") if q.strip()] if args.queries else None
+    run_stream(stream_session(settings), settings, params, args.available_now, only)
     return 0
 
 
@@ -413,6 +437,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", help="HOST:PORT (default LAKEHOUSE_KAFKA_BOOTSTRAP)")
     p.add_argument("--partitions", type=int, default=3, help="when the topic is created")
     p.set_defaults(func=cmd_produce)
+
+    p = sub.add_parser("stream", help="the streaming job: Kafka topics -> rt_* Delta + topics")
+    p.add_argument(
+        "--available-now",
+        action="store_true",
+        help="process what the topics hold now, then stop (Trigger.AvailableNow)",
+    )
+    p.add_argument(
+        "--watermark-sec", type=float, help="event-time watermark (LAKEHOUSE_STREAM_WATERMARK_SEC)"
+    )
+    p.add_argument(
+        "--session-gap-sec",
+        type=float,
+        help="real-time session gap (LAKEHOUSE_STREAM_SESSION_GAP_SEC, the lab's 1 s)",
+    )
+    p.add_argument("--queries", help="comma-separated query (= table) names; default all")
+    p.add_argument("--bootstrap", help="HOST:PORT (default LAKEHOUSE_KAFKA_BOOTSTRAP)")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("replay", help="write a real dataset as raw landing objects")
     p.add_argument("dataset", choices=["online_retail", "rees46", "otto"])

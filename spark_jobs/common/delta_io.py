@@ -252,3 +252,24 @@ def insert_new_rows(
         .execute()
     )
     return int(_last_commit_metrics(spark, path).get("numTargetRowsInserted", 0))
+
+
+def append_once(df: DataFrame, path: str, app_id: str, version: int) -> None:
+    """Append ``df`` to the Delta table at ``path`` unless version ``version`` of writer
+    ``app_id`` was committed there already (Delta's idempotent writes, ``txnAppId`` /
+    ``txnVersion``): a streaming micro-batch replayed after a crash adds nothing twice.
+
+    Args:
+        df: rows to append; the table is created by the first append.
+        path: the table's location.
+        app_id: a writer id stable across restarts of one checkpoint (e.g. query name and the
+            checkpoint's query id) and unique among the table's writers.
+        version: increasing per write of that writer (the micro-batch id).
+    """
+    (
+        df.write.format("delta")
+        .mode("append")
+        .option("txnAppId", app_id)
+        .option("txnVersion", version)
+        .save(path)
+    )

@@ -59,12 +59,16 @@ def cached_jars(packages: list[str]) -> list[str] | None:
     return jars if jars and all(Path(j).exists() for j in jars) else None
 
 
-def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[str, str]:
+def spark_conf(
+    settings: Settings, packages: list[str] | None = None, extra_jars: list[str] | None = None
+) -> dict[str, str]:
     """The Spark configuration every lakehouse session uses, as ``{key: value}``.
 
     Args:
         settings: paths and tuning.
         packages: Maven coordinates; default :func:`required_packages`.
+        extra_jars: jar files added to ``spark.jars`` (e.g. :func:`spark_kafka_jars` for the
+            streaming job).
 
     Returns:
         Static and SQL confs. Jars are given as ``spark.jars`` when cached, else as
@@ -95,10 +99,12 @@ def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[st
         conf["spark.driver.memory"] = settings.driver_memory
     jars = cached_jars(packages)
     if jars:
-        conf["spark.jars"] = ",".join(jars)
+        conf["spark.jars"] = ",".join([*jars, *(extra_jars or [])])
     else:
         conf["spark.jars.packages"] = ",".join(packages)
         conf["spark.jars.ivy"] = str(CACHE_DIR / "ivy")
+        if extra_jars:
+            conf["spark.jars"] = ",".join(extra_jars)
     if settings.s3_endpoint:
         conf.update(
             {
@@ -113,8 +119,15 @@ def spark_conf(settings: Settings, packages: list[str] | None = None) -> dict[st
     return conf
 
 
-def get_spark(app_name: str = "lakehouse", settings: Settings | None = None):
+def get_spark(
+    app_name: str = "lakehouse",
+    settings: Settings | None = None,
+    extra_jars: list[str] | None = None,
+):
     """Return the SparkSession, creating it with :func:`spark_conf` when none is running.
+
+    ``extra_jars`` go on ``spark.jars`` beside Delta's when this starts the JVM; an already
+    running session (or ``spark-submit``) keeps its own classpath (submit with ``--jars``).
 
     Under ``spark-submit`` the JVM already exists with the submitted conf (master, jars,
     extensions); this then only attaches and sets the session time zone to UTC.
@@ -135,7 +148,7 @@ def get_spark(app_name: str = "lakehouse", settings: Settings | None = None):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name).master(settings.spark_master)
-    for key, value in spark_conf(settings).items():
+    for key, value in spark_conf(settings, extra_jars=extra_jars).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(os.environ.get("LAKEHOUSE_SPARK_LOG_LEVEL", "ERROR"))

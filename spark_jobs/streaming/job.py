@@ -1,0 +1,353 @@
+"""The Structured Streaming job: Kafka topics -> real-time window tables (Delta) and result topics.
+
+``lakehouse stream [--available-now]`` starts one streaming query per output table, each with
+its own checkpoint (``<root>/rt/_checkpoints/<query>``) and Delta output (``<root>/rt/<table>``):
+
+- ``rt_user_sessions_checkout`` (msk_clickstream_lab) -> topic
+  ``User_Sessions_Aggregates_With_Order_Checkout``, key ``userId:windowBeginTime``;
+- ``rt_clickevents_userid_agg`` (msk_clickstream_lab) -> topic ``ClickEvents_UserId_Agg_Result``,
+  key ``windowBeginTime``;
+- ``rt_departments_agg`` (msk_clickstream_lab) -> topic ``Departments_Agg``, key
+  ``departmentName:windowBeginTime``;
+- ``rt_trade_orders_1m`` (kda_trade_orders), Delta only;
+- ``rt_error_events`` and ``rt_warning_alerts`` (backend_behaviour), Delta only.
+
+The rows are those of :mod:`spark_jobs.streaming.transforms` (columns, units: epoch ms UTC).
+
+Input: Spark's Kafka source on the topics of ``LAKEHOUSE_STREAM_TOPICS`` (``topic=schema,...``)
+whose schema a query reads, from the earliest offsets on the first start and from the checkpoint
+afterwards (``failOnDataLoss`` stays true: offsets deleted by retention before they were read
+fail the query instead of being skipped silently). Records are parsed with the ODS adapters;
+rejected ones (bad JSON, missing event time...) take no part.
+
+Event time and output mode: a watermark of ``STREAM_WATERMARK_SEC`` (20 s) behind the largest
+event time seen; every windowed query runs in append mode, so a window is written once, when the
+watermark passes its end. The 10 s session aggregates chain the session window and the tumbling
+window in one query (Spark >= 3.4 runs several stateful operators in one query; the session's
+``window_time`` is the tumbling window's event time). Records later than the watermark are
+dropped by Spark's stateful operators; their number is logged per batch ("late rows dropped")
+but not yet kept (``rt_late_events`` is not implemented).
+
+Exactly once into Delta: every micro-batch is written by ``foreachBatch`` with Delta's
+``txnAppId`` (query name + the checkpoint's query id) and ``txnVersion`` (the batch id), so a
+batch replayed after a crash is not appended twice. The Kafka result topics are at-least-once:
+a replayed batch is sent again, with the same key and value, so consumers deduplicate by key.
+
+``--available-now`` (Trigger.AvailableNow) processes what the topics hold when the job starts
+(plus the batches the watermark needs to close windows) and stops: a bounded run for tests and
+catch-up. Without it each query runs every ``STREAM_TRIGGER_SEC`` until interrupted (Ctrl-C or
+SIGTERM stop the queries cleanly). Progress per query and batch (input rows and rows/s, batch
+duration, watermark, state rows, late rows dropped) is logged through Python logging; Spark's own
+logs stay at ERROR.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_jobs.common.delta_io import append_once
+from spark_jobs.settings import Settings
+from spark_jobs.streaming import transforms as X
+
+log = logging.getLogger("lakehouse")
+
+RT_LAYER = "rt"
+
+
+@dataclass(frozen=True)
+class StreamParams:
+    """Run parameters a command line may override (defaults from :class:`Settings`)."""
+
+    watermark_sec: float
+    session_gap_sec: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StreamParams:
+        return cls(settings.stream_watermark_sec, settings.stream_session_gap_sec)
+
+
+@dataclass(frozen=True)
+class StreamQuery:
+    """One streaming query: its name (= its Delta table), input schema, transformation and, for
+    the lab's outputs, the Kafka result topic with the key of a row."""
+
+    name: str
+    schema: str
+    build: Callable[[DataFrame, StreamParams], DataFrame]
+    result_topic: str | None = None
+    key: Callable[[], Column] | None = None
+
+
+def _sessions(events: DataFrame, params: StreamParams) -> DataFrame:
+    return X.sessionize_clicks(events, params.session_gap_sec)
+
+
+def _key(*columns: str) -> Callable[[], Column]:
+    return lambda: F.concat_ws(":", *[F.col(c).cast("string") for c in columns])
+
+
+QUERIES: tuple[StreamQuery, ...] = (
+    StreamQuery(
+        "rt_user_sessions_checkout",
+        "msk_clickstream_lab",
+        lambda ev, p: X.select_user_sessions_checkout(_sessions(ev, p)),
+        "User_Sessions_Aggregates_With_Order_Checkout",
+        _key("userId", "windowBeginTime"),
+    ),
+    StreamQuery(
+        "rt_clickevents_userid_agg",
+        "msk_clickstream_lab",
+        lambda ev, p: X.aggregate_clickevents_userid(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
+        "ClickEvents_UserId_Agg_Result",
+        _key("windowBeginTime"),
+    ),
+    StreamQuery(
+        "rt_departments_agg",
+        "msk_clickstream_lab",
+        lambda ev, p: X.aggregate_departments(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
+        "Departments_Agg",
+        _key("departmentName", "windowBeginTime"),
+    ),
+    StreamQuery(
+        "rt_trade_orders_1m", "kda_trade_orders", lambda ev, p: X.aggregate_trade_orders_1m(ev)
+    ),
+    StreamQuery("rt_error_events", "backend_behaviour", lambda ev, p: X.select_error_events(ev)),
+    StreamQuery(
+        "rt_warning_alerts", "backend_behaviour", lambda ev, p: X.aggregate_warning_alerts(ev)
+    ),
+)
+QUERY_NAMES = tuple(q.name for q in QUERIES)
+
+
+def table_location(settings: Settings, table: str) -> str:
+    """Delta output of a query: ``<root>/rt/<table>``."""
+    return settings.table_path(RT_LAYER, table)
+
+
+def checkpoint_location(settings: Settings, query: str) -> str:
+    """Checkpoint of a query: ``<root>/rt/_checkpoints/<query>``."""
+    return f"{settings.lakehouse_root}/{RT_LAYER}/_checkpoints/{query}"
+
+
+def topics_of(settings: Settings, schema: str) -> list[str]:
+    """The input topics of ``LAKEHOUSE_STREAM_TOPICS`` carrying ``schema``."""
+    return sorted(t for t, s in settings.stream_topics.items() if s == schema)
+
+
+def read_topics(spark: SparkSession, settings: Settings, topics: list[str]) -> DataFrame:
+    """Spark's Kafka source on ``topics``: earliest offsets on the first start."""
+    reader = (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", ",".join(topics))
+        .option("startingOffsets", "earliest")
+    )
+    if settings.stream_max_offsets_per_trigger > 0:
+        reader = reader.option("maxOffsetsPerTrigger", settings.stream_max_offsets_per_trigger)
+    return reader.load()
+
+
+def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
+    """The query id Spark keeps in ``<checkpoint>/metadata`` (stable across restarts of one
+    checkpoint, new for a new checkpoint)."""
+    text = "".join(r.value for r in spark.read.text(f"{checkpoint}/metadata").collect())
+    return json.loads(text)["id"]
+
+
+def write_batch(
+    query: StreamQuery,
+    settings: Settings,
+    checkpoint: str,
+    writer_id: dict[str, str],
+    batch: DataFrame,
+    batch_id: int,
+) -> None:
+    """foreachBatch body: append the batch to the query's Delta table once per batch id, then
+    publish it to the result topic (when the query has one), at least once."""
+    spark = batch.sparkSession
+    if "id" not in writer_id:
+        writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
+    batch = batch.persist()
+    try:
+        append_once(batch, table_location(settings, query.name), writer_id["id"], batch_id)
+        if query.result_topic:
+            records = batch.select(
+                query.key().alias("key"),
+                F.to_json(F.struct(*[F.col(c) for c in batch.columns])).alias("value"),
+            )
+            (
+                records.write.format("kafka")
+                .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+                .option("topic", query.result_topic)
+                .save()
+            )
+    finally:
+        batch.unpersist()
+
+
+def start_query(
+    spark: SparkSession,
+    settings: Settings,
+    query: StreamQuery,
+    params: StreamParams,
+    available_now: bool,
+):
+    """Start one streaming query; returns the StreamingQuery, or None when no input topic
+    carries its schema."""
+    topics = topics_of(settings, query.schema)
+    if not topics:
+        log.warning(
+            "STREAM %s: no topic of schema %s configured; skipped", query.name, query.schema
+        )
+        return None
+    events = X.parse_kafka_records(read_topics(spark, settings, topics), query.schema)
+    result = query.build(X.with_watermark(events, params.watermark_sec), params)
+    checkpoint = checkpoint_location(settings, query.name)
+    writer = (
+        result.writeStream.queryName(query.name)
+        .outputMode("append")
+        .option("checkpointLocation", checkpoint)
+        .foreachBatch(partial(write_batch, query, settings, checkpoint, {}))
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{settings.stream_trigger_sec} seconds")
+    started = writer.start()
+    log.info(
+        "STREAM %s: started on %s (%s) -> %s", query.name, ",".join(topics), query.schema,
+        table_location(settings, query.name),
+    )  # fmt: skip
+    return started
+
+
+def describe_progress(progress: dict) -> str:
+    """One log line of a query's progress (``StreamingQueryProgress`` as a dict)."""
+    operators = progress.get("stateOperators") or []
+    state_rows = sum(int(o.get("numRowsTotal", 0)) for o in operators)
+    late = sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
+    duration = (progress.get("durationMs") or {}).get("triggerExecution", 0)
+    watermark = (progress.get("eventTime") or {}).get("watermark", "-")
+    return (
+        f"STREAM {progress.get('name')} batch {progress.get('batchId')}: "
+        f"{progress.get('numInputRows', 0)} input rows "
+        f"({float(progress.get('inputRowsPerSecond') or 0):.0f} rows/s in, "
+        f"{float(progress.get('processedRowsPerSecond') or 0):.0f} rows/s processed), "
+        f"batch {duration} ms, watermark {watermark}, state rows {state_rows}, "
+        f"late rows dropped {late}"
+    )
+
+
+def _progress_listener():
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    class ProgressLogger(StreamingQueryListener):
+        """Logs each query's progress through Python logging."""
+
+        def onQueryStarted(self, event) -> None:  # noqa: N802 (Spark's API)
+            pass
+
+        def onQueryProgress(self, event) -> None:  # noqa: N802
+            log.info(describe_progress(json.loads(event.progress.json)))
+
+        def onQueryIdle(self, event) -> None:  # noqa: N802
+            pass
+
+        def onQueryTerminated(self, event) -> None:  # noqa: N802
+            if event.exception:
+                log.error("STREAM query %s failed: %s", event.id, event.exception)
+
+    return ProgressLogger()
+
+
+def ensure_result_topics(settings: Settings, queries: list[StreamQuery]) -> None:
+    """Create the Kafka result topics of ``queries`` when missing (3 partitions)."""
+    from spark_jobs.streaming.producers import ensure_topic
+
+    for query in queries:
+        if query.result_topic:
+            ensure_topic(settings.kafka_bootstrap, query.result_topic, partitions=3)
+
+
+def run_stream(
+    spark: SparkSession,
+    settings: Settings,
+    params: StreamParams | None = None,
+    available_now: bool = False,
+    only: list[str] | None = None,
+) -> None:
+    """Run the streaming queries (all, or the ``only`` ones) until they end or are stopped.
+
+    Args:
+        spark: a session with Spark's Kafka connector on its classpath
+            (:func:`spark_jobs.common.spark.spark_kafka_jars`).
+        settings: topics, bootstrap, root, trigger.
+        params: watermark and session gap; default from ``settings``.
+        available_now: Trigger.AvailableNow: process what is there, then return.
+        only: query names (= table names) to run.
+
+    Raises:
+        ValueError: an unknown query name.
+        RuntimeError: a query failed (the others are stopped first).
+    """
+    params = params or StreamParams.from_settings(settings)
+    unknown = sorted(set(only or []) - set(QUERY_NAMES))
+    if unknown:
+        raise ValueError(f"unknown queries {unknown}; expected some of {list(QUERY_NAMES)}")
+    chosen = [q for q in QUERIES if not only or q.name in only]
+    ensure_result_topics(settings, chosen)
+    listener = _progress_listener()
+    spark.streams.addListener(listener)
+    running = [s for q in chosen if (s := start_query(spark, settings, q, params, available_now))]
+    stop_requested = []
+
+    def request_stop(signum, _frame) -> None:
+        log.info("STREAM signal %d: stopping the queries", signum)
+        stop_requested.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, request_stop)
+    try:
+        while any(s.isActive for s in running) and not stop_requested:
+            failed = [s for s in running if not s.isActive and s.exception()]
+            if failed:
+                break
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        log.info("STREAM interrupted: stopping the queries")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for s in running:
+            if s.isActive:
+                s.stop()
+        spark.streams.removeListener(listener)
+    errors = [f"{s.name}: {s.exception()}" for s in running if s.exception()]
+    if errors:
+        raise RuntimeError("streaming queries failed: " + "; ".join(errors))
+    log.info("STREAM %d queries ended", len(running))
+
+
+def stream_session(settings: Settings) -> SparkSession:
+    """A SparkSession with Delta's jars and the four Kafka connector jars.
+
+    Raises:
+        RuntimeError: the connector jars are not cached (run ``lakehouse setup --with-kafka``).
+    """
+    from spark_jobs.common.spark import get_spark, spark_kafka_jars
+
+    jars = spark_kafka_jars()
+    if not jars:
+        raise RuntimeError(
+            "Spark's Kafka connector is not cached; run `lakehouse setup --with-kafka` once"
+        )
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the host name resolves off loopback
+    return get_spark("lakehouse:stream", settings, extra_jars=jars)
