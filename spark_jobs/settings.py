@@ -36,6 +36,7 @@ Streaming (``lakehouse stream``, spark_jobs/streaming/job.py):
   Spark's session windows, and as the batch ``SESSION_GAP_SEC``, whose 30 min this is not).
 - ``STREAM_TRIGGER_SEC`` (5 s): micro-batch interval of a continuously running job.
 - ``STREAM_MAX_OFFSETS_PER_TRIGGER`` (0 = no limit): records per micro-batch, over all partitions.
+- ``STREAM_RESULT_TOPIC_PREFIX`` (""): prefix of the lab's three Kafka result topics.
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class Settings:
     stream_session_gap_sec: float = 1.0
     stream_trigger_sec: float = 5.0
     stream_max_offsets_per_trigger: int = 0
+    #: prefix of the lab's Kafka result topics (e.g. "dev_" -> dev_Departments_Agg)
+    stream_result_topic_prefix: str = ""
     # --- serving: `lakehouse sql` on Athena / Redshift (spark_jobs/serving/aws.py) ---
     #: AWS region of the Athena and Redshift Data API clients ("" = boto3's own resolution:
     #: AWS_DEFAULT_REGION, ~/.aws/config)
@@ -238,6 +241,7 @@ def load_settings() -> Settings:
         stream_session_gap_sec=float(_env("LAKEHOUSE_STREAM_SESSION_GAP_SEC", "1")),
         stream_trigger_sec=float(_env("LAKEHOUSE_STREAM_TRIGGER_SEC", "5")),
         stream_max_offsets_per_trigger=int(_env("LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER", "0")),
+        stream_result_topic_prefix=_env("LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX", ""),
         aws_region=_env("AWS_REGION", ""),
         aws_endpoint_url=_env("LAKEHOUSE_AWS_ENDPOINT_URL", ""),
         athena_workgroup=_env("LAKEHOUSE_ATHENA_WORKGROUP", "primary"),

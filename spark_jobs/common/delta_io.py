@@ -273,3 +273,10 @@ def append_once(df: DataFrame, path: str, app_id: str, version: int) -> None:
         .option("txnVersion", version)
         .save(path)
     )
+
+
+def is_delta_table(spark: SparkSession, path: str) -> bool:
+    """True when a Delta table is at ``path``."""
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(spark, path)

@@ -24,9 +24,15 @@ Event time and output mode: a watermark of ``STREAM_WATERMARK_SEC`` (20 s) behin
 event time seen; every windowed query runs in append mode, so a window is written once, when the
 watermark passes its end. The 10 s session aggregates chain the session window and the tumbling
 window in one query (Spark >= 3.4 runs several stateful operators in one query; the session's
-``window_time`` is the tumbling window's event time). Records later than the watermark are
-dropped by Spark's stateful operators; their number is logged per batch ("late rows dropped")
-but not yet kept (``rt_late_events`` is not implemented).
+``window_time`` is the tumbling window's event time).
+
+Late records: Spark's stateful operators drop an input record whose window (or own session
+``[t, t + gap)``) ends at or before the batch's watermark. Each stateful query keeps those
+records in ``<root>/rt/rt_late_events`` (one row per query and record, with the watermark and the
+lateness; :func:`spark_jobs.streaming.transforms.select_late_events`): after writing a batch it
+reads the batch's Kafka offset range again (from the query's offset log, with the watermark the
+batch ran with) and appends the late ones, once per batch. The per-batch count Spark reports is
+logged too ("late rows dropped").
 
 Exactly once into Delta: every micro-batch is written by ``foreachBatch`` with Delta's
 ``txnAppId`` (query name + the checkpoint's query id) and ``txnVersion`` (the batch id), so a
@@ -62,6 +68,7 @@ from spark_jobs.streaming import transforms as X
 log = logging.getLogger("lakehouse")
 
 RT_LAYER = "rt"
+LATE_EVENTS = "rt_late_events"
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class StreamQuery:
     build: Callable[[DataFrame, StreamParams], DataFrame]
     result_topic: str | None = None
     key: Callable[[], Column] | None = None
+    #: when the query's stateful operator drops a record (None: stateless, nothing is dropped)
+    late_time: Callable[[StreamParams], Column] | None = None
 
 
 def _sessions(events: DataFrame, params: StreamParams) -> DataFrame:
@@ -96,6 +105,14 @@ def _key(*columns: str) -> Callable[[], Column]:
     return lambda: F.concat_ws(":", *[F.col(c).cast("string") for c in columns])
 
 
+def _session_late(params: StreamParams) -> Column:
+    return X.session_late_time(params.session_gap_sec)
+
+
+def _minute_late(params: StreamParams) -> Column:
+    return X.window_late_time(X.MINUTE_WINDOW_SEC)
+
+
 QUERIES: tuple[StreamQuery, ...] = (
     StreamQuery(
         "rt_user_sessions_checkout",
@@ -103,6 +120,7 @@ QUERIES: tuple[StreamQuery, ...] = (
         lambda ev, p: X.select_user_sessions_checkout(_sessions(ev, p)),
         "User_Sessions_Aggregates_With_Order_Checkout",
         _key("userId", "windowBeginTime"),
+        _session_late,
     ),
     StreamQuery(
         "rt_clickevents_userid_agg",
@@ -110,6 +128,7 @@ QUERIES: tuple[StreamQuery, ...] = (
         lambda ev, p: X.aggregate_clickevents_userid(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
         "ClickEvents_UserId_Agg_Result",
         _key("windowBeginTime"),
+        _session_late,
     ),
     StreamQuery(
         "rt_departments_agg",
@@ -117,13 +136,20 @@ QUERIES: tuple[StreamQuery, ...] = (
         lambda ev, p: X.aggregate_departments(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
         "Departments_Agg",
         _key("departmentName", "windowBeginTime"),
+        _session_late,
     ),
     StreamQuery(
-        "rt_trade_orders_1m", "kda_trade_orders", lambda ev, p: X.aggregate_trade_orders_1m(ev)
+        "rt_trade_orders_1m",
+        "kda_trade_orders",
+        lambda ev, p: X.aggregate_trade_orders_1m(ev),
+        late_time=_minute_late,
     ),
     StreamQuery("rt_error_events", "backend_behaviour", lambda ev, p: X.select_error_events(ev)),
     StreamQuery(
-        "rt_warning_alerts", "backend_behaviour", lambda ev, p: X.aggregate_warning_alerts(ev)
+        "rt_warning_alerts",
+        "backend_behaviour",
+        lambda ev, p: X.aggregate_warning_alerts(ev),
+        late_time=_minute_late,
     ),
 )
 QUERY_NAMES = tuple(q.name for q in QUERIES)
@@ -137,6 +163,11 @@ def table_location(settings: Settings, table: str) -> str:
 def checkpoint_location(settings: Settings, query: str) -> str:
     """Checkpoint of a query: ``<root>/rt/_checkpoints/<query>``."""
     return f"{settings.lakehouse_root}/{RT_LAYER}/_checkpoints/{query}"
+
+
+def result_topic(settings: Settings, query: StreamQuery) -> str | None:
+    """The query's Kafka result topic: ``STREAM_RESULT_TOPIC_PREFIX`` + the lab's name."""
+    return settings.stream_result_topic_prefix + query.result_topic if query.result_topic else None
 
 
 def topics_of(settings: Settings, schema: str) -> list[str]:
@@ -157,29 +188,113 @@ def read_topics(spark: SparkSession, settings: Settings, topics: list[str]) -> D
     return reader.load()
 
 
+def _read_log_file(spark: SparkSession, path: str) -> list[str]:
+    """Lines of a small checkpoint file (any Hadoop file system)."""
+    return [r.value for r in spark.read.text(path).collect()]
+
+
 def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
     """The query id Spark keeps in ``<checkpoint>/metadata`` (stable across restarts of one
     checkpoint, new for a new checkpoint)."""
-    text = "".join(r.value for r in spark.read.text(f"{checkpoint}/metadata").collect())
-    return json.loads(text)["id"]
+    return json.loads("".join(_read_log_file(spark, f"{checkpoint}/metadata")))["id"]
+
+
+def _last_json(lines: list[str]) -> dict:
+    return json.loads([line for line in lines if line.lstrip("\x00").startswith("{")][-1])
+
+
+def batch_offsets(spark: SparkSession, checkpoint: str, batch_id: int) -> tuple[dict, dict, int]:
+    """What a micro-batch read and its watermark, from the query's write-ahead offset log.
+
+    Returns:
+        ``(start, end, watermark_ms)``: Kafka offsets ``{topic: {partition: offset}}`` before and
+        after the batch (start from the previous batch's entry, or the initial offsets for batch
+        0), and the ``batchWatermarkMs`` the batch ran with.
+    """
+    entry = _read_log_file(spark, f"{checkpoint}/offsets/{batch_id}")
+    watermark_ms = int(json.loads(entry[1])["batchWatermarkMs"])
+    end = _last_json(entry)
+    if batch_id == 0:
+        start = _last_json(_read_log_file(spark, f"{checkpoint}/sources/0/0"))
+    else:
+        start = _last_json(_read_log_file(spark, f"{checkpoint}/offsets/{batch_id - 1}"))
+    return start, end, watermark_ms
+
+
+def read_offset_range(spark: SparkSession, settings: Settings, start: dict, end: dict):
+    """The Kafka records between two offset maps (a batch read; partitions new since ``start``
+    from their earliest offset)."""
+    start = {t: {p: start.get(t, {}).get(p, -2) for p in parts} for t, parts in end.items()}
+    return (
+        spark.read.format("kafka")
+        .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+        .option("subscribe", ",".join(sorted(end)))
+        .option("startingOffsets", json.dumps(start))
+        .option("endingOffsets", json.dumps(end))
+        .load()
+    )
+
+
+def write_late_events(
+    query: StreamQuery,
+    settings: Settings,
+    params: StreamParams,
+    checkpoint: str,
+    writer_id: str,
+    spark: SparkSession,
+    batch_id: int,
+) -> None:
+    """Keep the records of batch ``batch_id`` that the query dropped as behind the watermark in
+    ``rt_late_events`` (once per batch: ``txnAppId`` ``rt_late_events:<writer id>``).
+
+    The batch's input is read again from Kafka by the offsets the query logged for it, with the
+    watermark it ran with; nothing is read when the watermark is still unset (batch 0) or the
+    batch read nothing (a batch that only advanced the watermark).
+    """
+    start, end, watermark_ms = batch_offsets(spark, checkpoint, batch_id)
+    if watermark_ms <= 0 or start == end:
+        return
+    records = read_offset_range(spark, settings, start, end)
+    events = X.parse_kafka_records(records, query.schema, keep_raw=True)
+    late = X.select_late_events(events, query.name, query.late_time(params), watermark_ms, batch_id)
+    append_once(late, table_location(settings, LATE_EVENTS), f"{LATE_EVENTS}:{writer_id}", batch_id)
+
+
+def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
+    """Create the empty ``rt_late_events`` table when missing, before the queries start: several
+    queries append to it, and Delta lets concurrent blind appends commit but not concurrent
+    creations."""
+    from spark_jobs.common.delta_io import is_delta_table
+
+    path = table_location(settings, LATE_EVENTS)
+    if is_delta_table(spark, path):
+        return
+    kafka = "key binary, value binary, topic string, partition int, offset long"
+    empty = X.parse_kafka_records(spark.createDataFrame([], kafka), "kda_trade_orders", True)
+    late = X.select_late_events(empty, "", X.window_late_time(X.MINUTE_WINDOW_SEC), 0, 0)
+    late.write.format("delta").mode("append").save(path)
 
 
 def write_batch(
     query: StreamQuery,
     settings: Settings,
+    params: StreamParams,
     checkpoint: str,
     writer_id: dict[str, str],
     batch: DataFrame,
     batch_id: int,
 ) -> None:
-    """foreachBatch body: append the batch to the query's Delta table once per batch id, then
-    publish it to the result topic (when the query has one), at least once."""
+    """foreachBatch body: append the batch to the query's Delta table once per batch id, keep the
+    batch's late records (stateful queries), then publish the batch to the result topic (when the
+    query has one), at least once."""
     spark = batch.sparkSession
     if "id" not in writer_id:
         writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
     batch = batch.persist()
     try:
         append_once(batch, table_location(settings, query.name), writer_id["id"], batch_id)
+        if query.late_time is not None:
+            write_late_events(query, settings, params, checkpoint, writer_id["id"], spark, batch_id)
         if query.result_topic:
             records = batch.select(
                 query.key().alias("key"),
@@ -188,7 +303,7 @@ def write_batch(
             (
                 records.write.format("kafka")
                 .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-                .option("topic", query.result_topic)
+                .option("topic", result_topic(settings, query))
                 .save()
             )
     finally:
@@ -217,7 +332,7 @@ def start_query(
         result.writeStream.queryName(query.name)
         .outputMode("append")
         .option("checkpointLocation", checkpoint)
-        .foreachBatch(partial(write_batch, query, settings, checkpoint, {}))
+        .foreachBatch(partial(write_batch, query, settings, params, checkpoint, {}))
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
@@ -276,7 +391,7 @@ def ensure_result_topics(settings: Settings, queries: list[StreamQuery]) -> None
 
     for query in queries:
         if query.result_topic:
-            ensure_topic(settings.kafka_bootstrap, query.result_topic, partitions=3)
+            ensure_topic(settings.kafka_bootstrap, result_topic(settings, query), partitions=3)
 
 
 def run_stream(
@@ -306,6 +421,8 @@ def run_stream(
         raise ValueError(f"unknown queries {unknown}; expected some of {list(QUERY_NAMES)}")
     chosen = [q for q in QUERIES if not only or q.name in only]
     ensure_result_topics(settings, chosen)
+    if any(q.late_time is not None for q in chosen):
+        create_late_events_table(spark, settings)
     listener = _progress_listener()
     spark.streams.addListener(listener)
     running = [s for q in chosen if (s := start_query(spark, settings, q, params, available_now))]

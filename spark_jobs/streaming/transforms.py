@@ -57,7 +57,7 @@ def with_watermark(df: DataFrame, watermark_sec: float) -> DataFrame:
     return df.withWatermark(EVENT_TIME, _interval(watermark_sec))
 
 
-def parse_kafka_records(records: DataFrame, schema: str) -> DataFrame:
+def parse_kafka_records(records: DataFrame, schema: str, keep_raw: bool = False) -> DataFrame:
     """Kafka records -> the typed canonical rows of the schema's ODS adapter (good ones only).
 
     Args:
@@ -66,6 +66,7 @@ def parse_kafka_records(records: DataFrame, schema: str) -> DataFrame:
             ``value`` as STRING.
         schema: an adapter of :data:`spark_jobs.ods.adapters.ADAPTERS` (``msk_clickstream_lab``,
             ``backend_behaviour``, ``kda_trade_orders``); the topic is the adapter's ``stream``.
+        keep_raw: also keep the record's text as ``raw_line``.
 
     Returns:
         The adapter's canonical columns (``event_id``, ``event_ts`` TIMESTAMP UTC, ``user_id``,
@@ -84,7 +85,8 @@ def parse_kafka_records(records: DataFrame, schema: str) -> DataFrame:
         F.col("partition").alias("etl_partition"),
         F.col("offset").alias("etl_offset"),
     )
-    return adapter(raw).where(F.col("reason").isNull()).drop("reason", "raw_line", "stream")
+    parsed = adapter(raw).where(F.col("reason").isNull()).drop("reason", "stream")
+    return parsed if keep_raw else parsed.drop("raw_line")
 
 
 # --- MSK Clickstream Lab ---------------------------------------------------------------------
@@ -308,4 +310,56 @@ def aggregate_warning_alerts(behaviour: DataFrame, threshold: int = WARNING_ALER
         "warningCount",
         _epoch_ms(F.col("w.start")).alias("windowBeginTime"),
         _epoch_ms(F.col("w.end")).alias("windowEndTime"),
+    )
+
+
+# --- records behind the watermark ------------------------------------------------------------
+
+
+def session_late_time(gap_sec: float) -> Column:
+    """When a session query drops a record: its own session window ``[t, t + gap)`` ends at or
+    before the watermark (epoch ms)."""
+    return _epoch_ms(EVENT_TIME) + F.lit(round(gap_sec * 1000))
+
+
+def window_late_time(window_sec: int) -> Column:
+    """When a tumbling-window query drops a record: its window's end is at or before the
+    watermark (epoch ms)."""
+    return _epoch_ms(F.window(EVENT_TIME, f"{window_sec} seconds").end)
+
+
+def select_late_events(
+    events: DataFrame, query: str, late_time: Column, watermark_ms: int, batch_id: int
+) -> DataFrame:
+    """``rt_late_events``: the records of one micro-batch that a query's stateful operator drops
+    as behind the watermark (Spark drops an input row when the end of the window or session it
+    would open is at or before the batch's watermark: ``late_time <= watermark_ms``).
+
+    Args:
+        events: :func:`parse_kafka_records` rows (with ``keep_raw``) of the batch's input.
+        query: the query (= table) name.
+        late_time: :func:`session_late_time` or :func:`window_late_time` of the query.
+        watermark_ms: the batch's watermark (epoch ms), as Spark recorded it in the offset log.
+        batch_id: the micro-batch.
+
+    Returns:
+        One row per late record: ``query`` STRING, ``batchId`` BIGINT, ``etl_topic``,
+        ``etl_partition``, ``etl_offset`` (its Kafka coordinates), ``eventId``, ``userId``
+        STRING, ``eventTime``, ``watermarkMs`` BIGINT epoch ms, ``latenessMs`` BIGINT
+        (``watermarkMs - eventTime``: how far behind the watermark), ``value`` STRING (the
+        record as sent, for reprocessing).
+    """
+    late = events.where(late_time <= F.lit(watermark_ms))
+    return late.select(
+        F.lit(query).alias("query"),
+        F.lit(batch_id).cast("bigint").alias("batchId"),
+        "etl_topic",
+        "etl_partition",
+        "etl_offset",
+        F.col("event_id").alias("eventId"),
+        F.col("user_id").alias("userId"),
+        _epoch_ms(EVENT_TIME).alias("eventTime"),
+        F.lit(watermark_ms).cast("bigint").alias("watermarkMs"),
+        (F.lit(watermark_ms) - _epoch_ms(EVENT_TIME)).cast("bigint").alias("latenessMs"),
+        F.col("raw_line").alias("value"),
     )

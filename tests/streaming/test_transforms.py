@@ -270,3 +270,60 @@ def test_ten_warnings_in_a_minute_raise_an_alert_nine_do_not(spark):
             "windowEndTime": BASE + 60_000,
         }
     ]
+
+
+def test_record_behind_the_watermark_lands_in_late_events(spark):
+    # watermark at 60 s: a trade at 59.999 s (its minute ends at 60 s) is late, one at 60 s is not
+    trades = X.parse_kafka_records(
+        kafka_records(
+            spark,
+            "trade_orders",
+            [
+                {"tid": 1, "tno": "T1", "uno": 4, "pno": 1, "tnum": 1, "tuptime": BASE + 59_999},
+                {"tid": 2, "tno": "T2", "uno": 4, "pno": 1, "tnum": 1, "tuptime": BASE + 60_000},
+            ],
+        ),
+        "kda_trade_orders",
+        keep_raw=True,
+    )
+    late = X.select_late_events(
+        trades, "rt_trade_orders_1m", X.window_late_time(60), BASE + 60_000, batch_id=3
+    )
+    got = rows(late, ["eventId"])
+    assert [
+        {k: r[k] for k in ("query", "batchId", "eventId", "userId", "eventTime", "latenessMs")}
+        for r in got
+    ] == [
+        {
+            "query": "rt_trade_orders_1m",
+            "batchId": 3,
+            "eventId": "T1",
+            "userId": "4",
+            "eventTime": BASE + 59_999,
+            "latenessMs": 1,
+        }
+    ]
+    assert json.loads(got[0]["value"])["tno"] == "T1" and got[0]["watermarkMs"] == BASE + 60_000
+
+
+def test_click_is_late_when_its_own_session_would_end_at_the_watermark(spark):
+    # own session windows [9 s, 10 s) (ends at the watermark: late) and [9.001 s, 10.001 s)
+    late = X.select_late_events(
+        X.parse_kafka_records(
+            kafka_records(
+                spark,
+                "clickstream",
+                [
+                    {"eventtimestamp": BASE + ms, "userid": 1, "globalseq": i, "event_type": "x"}
+                    for i, ms in enumerate([9_000, 9_001], start=1)
+                ],
+            ),
+            "msk_clickstream_lab",
+            keep_raw=True,
+        ),
+        "rt_user_sessions_checkout",
+        X.session_late_time(GAP_SEC),
+        BASE + 10_000,
+        batch_id=1,
+    )
+    assert [r["eventTime"] - BASE for r in late.collect()] == [9_000]
