@@ -37,6 +37,8 @@ Streaming (``lakehouse stream``, spark_jobs/streaming/job.py):
 - ``STREAM_TRIGGER_SEC`` (5 s): micro-batch interval of a continuously running job.
 - ``STREAM_MAX_OFFSETS_PER_TRIGGER`` (0 = no limit): records per micro-batch, over all partitions.
 - ``STREAM_RESULT_TOPIC_PREFIX`` (""): prefix of the lab's three Kafka result topics.
+- ``STREAM_ARCHIVE`` (``./landing/stream``): landing URI (folder or ``s3://``) the job archives the
+  raw input records to, in the Kafka Connect S3 sink layout; ``none`` turns the archive off.
 """
 
 from __future__ import annotations
@@ -79,6 +81,14 @@ def normalise_uri(uri: str) -> str:
     if "://" in uri:
         return "s3a://" + uri[len("s3://") :] if uri.startswith("s3://") else uri.rstrip("/")
     return str(Path(uri).expanduser().resolve())
+
+
+def _archive_uri(text: str) -> str:
+    """``LAKEHOUSE_STREAM_ARCHIVE``: ``none`` -> "" (no archive); ``s3://`` kept (boto3 writes
+    it); a local path made absolute."""
+    if text.lower() == "none":
+        return ""
+    return text.rstrip("/") if text.startswith(("s3://", "s3a://")) else normalise_uri(text)
 
 
 def machine_memory_mib() -> int:
@@ -143,6 +153,8 @@ class Settings:
     stream_max_offsets_per_trigger: int = 0
     #: prefix of the lab's Kafka result topics (e.g. "dev_" -> dev_Departments_Agg)
     stream_result_topic_prefix: str = ""
+    #: landing URI of the raw archive (Kafka Connect S3 sink layout); "none" = no archive
+    stream_archive_uri: str = field(default_factory=lambda: normalise_uri("./landing/stream"))
     # --- serving: `lakehouse sql` on Athena / Redshift (spark_jobs/serving/aws.py) ---
     #: AWS region of the Athena and Redshift Data API clients ("" = boto3's own resolution:
     #: AWS_DEFAULT_REGION, ~/.aws/config)
@@ -242,6 +254,7 @@ def load_settings() -> Settings:
         stream_trigger_sec=float(_env("LAKEHOUSE_STREAM_TRIGGER_SEC", "5")),
         stream_max_offsets_per_trigger=int(_env("LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER", "0")),
         stream_result_topic_prefix=_env("LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX", ""),
+        stream_archive_uri=_archive_uri(_env("LAKEHOUSE_STREAM_ARCHIVE", "./landing/stream")),
         aws_region=_env("AWS_REGION", ""),
         aws_endpoint_url=_env("LAKEHOUSE_AWS_ENDPOINT_URL", ""),
         athena_workgroup=_env("LAKEHOUSE_ATHENA_WORKGROUP", "primary"),

@@ -10,7 +10,9 @@ its own checkpoint (``<root>/rt/_checkpoints/<query>``) and Delta output (``<roo
 - ``rt_departments_agg`` (msk_clickstream_lab) -> topic ``Departments_Agg``, key
   ``departmentName:windowBeginTime``;
 - ``rt_trade_orders_1m`` (kda_trade_orders), Delta only;
-- ``rt_error_events`` and ``rt_warning_alerts`` (backend_behaviour), Delta only.
+- ``rt_error_events`` and ``rt_warning_alerts`` (backend_behaviour), Delta only;
+- ``raw_archive``: every input record, to the landing URI ``STREAM_ARCHIVE`` in the Kafka Connect
+  S3 sink layout (:func:`start_archive_query`), for the batch layers.
 
 The rows are those of :mod:`spark_jobs.streaming.transforms` (columns, units: epoch ms UTC).
 
@@ -152,7 +154,9 @@ QUERIES: tuple[StreamQuery, ...] = (
         late_time=_minute_late,
     ),
 )
-QUERY_NAMES = tuple(q.name for q in QUERIES)
+#: the raw archive's query (no table: objects under ``STREAM_ARCHIVE``)
+ARCHIVE_QUERY = "raw_archive"
+QUERY_NAMES = (*(q.name for q in QUERIES), ARCHIVE_QUERY)
 
 
 def table_location(settings: Settings, table: str) -> str:
@@ -346,6 +350,71 @@ def start_query(
     return started
 
 
+def _write_archive_objects(uri: str, rows) -> None:
+    """foreachPartition body: rows sorted by (topic, partition, hour, offset) -> one gzip JSON
+    lines object per (topic, partition, hour), named by its first offset (Kafka Connect S3 sink
+    key). Memory: one object's records (a batch's slice of one partition and hour)."""
+    import datetime as dt
+    import gzip
+    import io
+    from itertools import groupby
+
+    from spark_jobs.landing.layouts import kafka_key
+    from spark_jobs.landing.replay import LandingSink
+
+    sink = LandingSink(uri)
+    for (topic, partition, hour), group in groupby(rows, lambda r: (r[0], r[1], r[2])):
+        buffer = io.BytesIO()
+        start = None
+        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
+            for row in group:
+                start = row[3] if start is None else start
+                handle.write((row[4] or "").encode() + b"\n")
+        when = dt.datetime.strptime(hour, "%Y-%m-%d-%H")
+        sink.put(kafka_key(topic, partition, start, when), buffer.getvalue())
+
+
+def archive_batch(uri: str, batch: DataFrame, batch_id: int) -> None:
+    """foreachBatch body of the raw archive: the batch's records, by topic, partition and hour of
+    their Kafka timestamp (UTC), written as Kafka Connect S3 sink objects. A replayed batch has
+    the same records, hence the same object names and bytes: it rewrites, never duplicates."""
+    rows = batch.select(
+        "topic",
+        "partition",
+        F.date_format("timestamp", "yyyy-MM-dd-HH").alias("hour"),
+        "offset",
+        F.col("value").cast("string").alias("value"),
+    )
+    (
+        rows.repartition("topic", "partition", "hour")
+        .sortWithinPartitions("topic", "partition", "hour", "offset")
+        .foreachPartition(partial(_write_archive_objects, uri))
+    )
+
+
+def start_archive_query(spark: SparkSession, settings: Settings, available_now: bool):
+    """The raw archive: every input topic of ``STREAM_TOPICS`` -> ``STREAM_ARCHIVE`` in the Kafka
+    Connect S3 sink layout (``topics/<topic>/year=/month=/day=/hour=/<topic>+<partition>+
+    <startOffset>.json.gz``, one JSON record per line, as sent), so ``lakehouse run --landing``
+    ingests what the stream saw. Hour = the record's Kafka timestamp (UTC), as the sink's
+    ``TimeBasedPartitioner`` with ``timestamp.extractor=Record``."""
+    topics = sorted(settings.stream_topics)
+    uri = settings.stream_archive_uri
+    writer = (
+        read_topics(spark, settings, topics)
+        .writeStream.queryName(ARCHIVE_QUERY)
+        .option("checkpointLocation", checkpoint_location(settings, ARCHIVE_QUERY))
+        .foreachBatch(partial(archive_batch, uri))
+    )
+    if available_now:
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{settings.stream_trigger_sec} seconds")
+    started = writer.start()
+    log.info("STREAM %s: started on %s -> %s", ARCHIVE_QUERY, ",".join(topics), uri)
+    return started
+
+
 def describe_progress(progress: dict) -> str:
     """One log line of a query's progress (``StreamingQueryProgress`` as a dict)."""
     operators = progress.get("stateOperators") or []
@@ -426,6 +495,8 @@ def run_stream(
     listener = _progress_listener()
     spark.streams.addListener(listener)
     running = [s for q in chosen if (s := start_query(spark, settings, q, params, available_now))]
+    if settings.stream_archive_uri and (not only or ARCHIVE_QUERY in only):
+        running.append(start_archive_query(spark, settings, available_now))
     stop_requested = []
 
     def request_stop(signum, _frame) -> None:

@@ -205,3 +205,34 @@ def consume(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
         return out
     finally:
         consumer.close()
+
+
+def read_archive(root: Path) -> dict[tuple[str, int, int], dict]:
+    """The raw archive's records by ``(topic, partition, offset)``: an object's n-th line has the
+    offset in its name (Kafka Connect S3 sink key) plus n. Raises on a record archived twice."""
+    import gzip
+    import re
+
+    name = re.compile(
+        r"topics/([^/]+)/year=\d{4}/month=\d\d/day=\d\d/hour=\d\d/\1\+(\d+)\+(\d{10})"
+    )
+    out: dict[tuple[str, int, int], dict] = {}
+    for path in sorted(root.rglob("*.json.gz")):
+        match = name.search(path.relative_to(root).as_posix())
+        assert match, path
+        topic, partition, start = match[1], int(match[2]), int(match[3])
+        for i, line in enumerate(gzip.decompress(path.read_bytes()).decode().splitlines()):
+            key = (topic, partition, start + i)
+            assert key not in out, f"archived twice: {key}"
+            out[key] = json.loads(line)
+    return out
+
+
+def produced_records(topic: str, records: list[dict]) -> dict[tuple[str, int, int], dict]:
+    """``--out`` lines by ``(topic, partition, offset)``, as sent (without the two extras)."""
+    return {
+        (topic, r["_partition"], r["_offset"]): {
+            k: v for k, v in r.items() if k not in ("_partition", "_offset")
+        }
+        for r in records
+    }

@@ -18,6 +18,8 @@ from tests.streaming.reference import (
     expected_behaviour,
     expected_clicks,
     expected_trades,
+    produced_records,
+    read_archive,
     read_delta,
     read_jsonl,
 )
@@ -49,6 +51,7 @@ def stream_run(kafka_broker, tmp_path_factory):
         "LAKEHOUSE_DRIVER_MEMORY": "1500m",
         "LAKEHOUSE_DRIVER_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1",
         "LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX": "e2e_",
+        "LAKEHOUSE_STREAM_ARCHIVE": str(work / "archive"),
     }
     run = kafka_broker.cli("stream", "--available-now", timeout=400, **env)
     assert run.returncode == 0, run.stdout + run.stderr[-5000:]
@@ -112,3 +115,11 @@ def test_nothing_is_late_in_one_bounded_run(stream_run):
     work, _ = stream_run
     late = work / "lake" / "rt" / "rt_late_events"
     assert not late.exists() or read_delta(late) == []
+
+
+def test_raw_archive_holds_every_record_once_in_the_kafka_connect_layout(stream_run):
+    work, _ = stream_run
+    expected = {}
+    for topic in STREAMS:
+        expected.update(produced_records(topic, read_jsonl(work / f"{topic}.jsonl")))
+    assert read_archive(work / "archive") == expected
