@@ -8,6 +8,7 @@ Commands::
     lakehouse produce --topic T --schema S --events N   generated events -> Kafka (+ --out JSONL)
     lakehouse stream [--available-now]    Structured Streaming: Kafka topics -> <root>/rt/ Delta
                                           tables + the labs' result topics
+    lakehouse stream-health               exit 1 when a streaming query has not committed lately
     lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
     lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected);
                                           --stage: staging twins only
@@ -131,6 +132,21 @@ def cmd_stream(args: argparse.Namespace) -> int:
     only = [q.strip() for q in args.queries.split(",") if q.strip()] if args.queries else None
     run_stream(stream_session(settings), settings, params, args.available_now, only)
     return 0
+
+
+def cmd_stream_health(args: argparse.Namespace) -> int:
+    """Exit 1 (and print why) when a streaming query's last commit is too old or missing."""
+    from spark_jobs.streaming.health import STREAM_QUERIES, stale_queries
+
+    settings = load_settings()
+    max_age = settings.stream_max_commit_age_sec if args.max_age_sec is None else args.max_age_sec
+    queries = tuple(q.strip() for q in args.queries.split(",")) if args.queries else STREAM_QUERIES
+    problems = stale_queries(settings, max_age, queries)
+    for line in problems:
+        print(f"STALE {line}")
+    if not problems:
+        print(f"{len(queries)} streaming queries committed within {max_age:.0f} s")
+    return 1 if problems else 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -455,6 +471,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", help="comma-separated query (= table) names; default all")
     p.add_argument("--bootstrap", help="HOST:PORT (default LAKEHOUSE_KAFKA_BOOTSTRAP)")
     p.set_defaults(func=cmd_stream)
+
+    p = sub.add_parser("stream-health", help="fail when a streaming query stopped committing")
+    p.add_argument(
+        "--max-age-sec", type=float, help="default LAKEHOUSE_STREAM_MAX_COMMIT_AGE_SEC (300)"
+    )
+    p.add_argument("--queries", help="comma-separated query names; default all")
+    p.set_defaults(func=cmd_stream_health)
 
     p = sub.add_parser("replay", help="write a real dataset as raw landing objects")
     p.add_argument("dataset", choices=["online_retail", "rees46", "otto"])

@@ -39,6 +39,8 @@ Streaming (``lakehouse stream``, spark_jobs/streaming/job.py):
 - ``STREAM_RESULT_TOPIC_PREFIX`` (""): prefix of the lab's three Kafka result topics.
 - ``STREAM_ARCHIVE`` (``./landing/stream``): landing URI (folder or ``s3://``) the job archives the
   raw input records to, in the Kafka Connect S3 sink layout; ``none`` turns the archive off.
+- ``STREAM_MAX_COMMIT_AGE_SEC`` (300 s): ``lakehouse stream-health`` and the
+  ``clickstream_streaming_health`` DAG fail when a query's last committed micro-batch is older.
 """
 
 from __future__ import annotations
@@ -155,6 +157,8 @@ class Settings:
     stream_result_topic_prefix: str = ""
     #: landing URI of the raw archive (Kafka Connect S3 sink layout); "none" = no archive
     stream_archive_uri: str = field(default_factory=lambda: normalise_uri("./landing/stream"))
+    #: a query whose last committed micro-batch is older than this is reported stale
+    stream_max_commit_age_sec: float = 300.0
     # --- serving: `lakehouse sql` on Athena / Redshift (spark_jobs/serving/aws.py) ---
     #: AWS region of the Athena and Redshift Data API clients ("" = boto3's own resolution:
     #: AWS_DEFAULT_REGION, ~/.aws/config)
@@ -255,6 +259,7 @@ def load_settings() -> Settings:
         stream_max_offsets_per_trigger=int(_env("LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER", "0")),
         stream_result_topic_prefix=_env("LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX", ""),
         stream_archive_uri=_archive_uri(_env("LAKEHOUSE_STREAM_ARCHIVE", "./landing/stream")),
+        stream_max_commit_age_sec=float(_env("LAKEHOUSE_STREAM_MAX_COMMIT_AGE_SEC", "300")),
         aws_region=_env("AWS_REGION", ""),
         aws_endpoint_url=_env("LAKEHOUSE_AWS_ENDPOINT_URL", ""),
         athena_workgroup=_env("LAKEHOUSE_ATHENA_WORKGROUP", "primary"),

@@ -261,7 +261,13 @@ def write_late_events(
     records = read_offset_range(spark, settings, start, end)
     events = X.parse_kafka_records(records, query.schema, keep_raw=True)
     late = X.select_late_events(events, query.name, query.late_time(params), watermark_ms, batch_id)
-    append_once(late, table_location(settings, LATE_EVENTS), f"{LATE_EVENTS}:{writer_id}", batch_id)
+    late = late.persist()
+    try:
+        if not late.isEmpty():  # no Delta commit for a batch without late records
+            path = table_location(settings, LATE_EVENTS)
+            append_once(late, path, f"{LATE_EVENTS}:{writer_id}", batch_id)
+    finally:
+        late.unpersist()
 
 
 def create_late_events_table(spark: SparkSession, settings: Settings) -> None:

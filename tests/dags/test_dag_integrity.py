@@ -21,7 +21,12 @@ from tests.dags.conftest import DAGS_DIR, environment, load_dag
 
 pytestmark = pytest.mark.airflow
 
-DAG_IDS = {"clickstream_daily", "clickstream_maintenance", "clickstream_bi_publish"}
+DAG_IDS = {
+    "clickstream_daily",
+    "clickstream_maintenance",
+    "clickstream_bi_publish",
+    "clickstream_streaming_health",
+}
 
 _PARSE_IN_ISOLATION = r"""
 import json, sys
