@@ -49,6 +49,22 @@ def test_backfill_in_the_middle_rewrites_rolling_metrics_up_to_the_last_processe
     assert plan.apps == ("shop",)
 
 
+def test_retention_cells_are_rewritten_from_the_changed_day_to_the_last_processed_day():
+    # an event of 03-05 delivered on 03-06 can move a user's first-seen date from 03-20 to 03-05:
+    # cohort 03-20's cells (dt 03-20..03-31 so far) change as well as cohort 03-05's
+    plan = compute_plan(
+        D(2024, 3, 6),
+        D(2024, 3, 6),
+        [D(2024, 3, 5), D(2024, 3, 6)],
+        D(2024, 3, 31),
+        Settings(),
+        last_processed_date=D(2024, 3, 31),
+    )
+    assert plan.window(T.DWS_RETENTION) == (D(2024, 3, 5), D(2024, 3, 31))
+    daily = compute_plan(D(2024, 4, 1), D(2024, 4, 1), [D(2024, 4, 1)], None, Settings())
+    assert daily.window(T.DWS_RETENTION) == (D(2024, 4, 1), D(2024, 4, 1))  # one partition
+
+
 def test_a_run_after_the_last_processed_day_rewrites_only_its_own_days():
     plan = compute_plan(
         D(2024, 4, 2),
