@@ -121,7 +121,13 @@ def build(
     apps: tuple[str, ...] | None = None,
 ) -> int:
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
-    returns rows written."""
+    returns rows written.
+
+    Reads every DWD event of the apps up to ``end`` (first-seen dates need the whole history).
+
+    Raises:
+        pyspark.errors.AnalysisException: the written schema differs from the table's.
+    """
     history = (
         delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps)
         .where(F.col("dt") <= end)
