@@ -7,8 +7,8 @@
 -- A cohort has cells only up to the last processed day: the newest cohorts have fewer of them.
 -- Over several cohorts, sum retained_users and cohort_users per day_n and divide (do not
 -- average the cohorts' rates).
--- Redshift: a late-binding view (WITH NO SCHEMA BINDING), required for views over Spectrum
--- external tables; clickstream_lake is the external schema of the DDL under ddl/.
+-- Redshift: reads the mart loaded by bi-publish (marts/). Written in the subset that Redshift and
+-- PostgreSQL share, so the same text runs on the local warehouse (lakehouse warehouse start).
 CREATE OR REPLACE VIEW rpt_retention AS
 SELECT
     r.app_id,
@@ -18,5 +18,4 @@ SELECT
     r.cohort_users,
     r.retained_users,
     CAST(r.retained_users AS DOUBLE PRECISION) / NULLIF(r.cohort_users, 0) AS retention_rate
-FROM clickstream_lake.dws_retention_1d AS r
-WITH NO SCHEMA BINDING;
+FROM clickstream.dws_retention_1d AS r;
