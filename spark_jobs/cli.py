@@ -326,6 +326,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     else:
         print(format_table(names, rows))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
