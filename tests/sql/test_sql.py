@@ -196,6 +196,9 @@ def test_the_redshift_roles_script_parses():
         (SQL_DIR / "redshift" / "admin" / "grants.sql").read_text(), read="redshift"
     )
     assert len([s for s in statements if s is not None]) == 9
+    spectrum = (SQL_DIR / "redshift" / "admin" / "external_schema.sql").read_text()
+    assert len([s for s in sqlglot.parse(spectrum, read="redshift") if s is not None]) == 1
+    assert f"CREATE EXTERNAL SCHEMA IF NOT EXISTS {REDSHIFT_SCHEMA}" in spectrum
 
 
 # ------------------------------------------------------------------------------ ad-hoc queries
