@@ -366,6 +366,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
         writer.writerows(["" if v is None else v for v in row] for row in rows)
     else:
         print(format_table(names, rows))
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -409,7 +410,13 @@ def cmd_bi_publish(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     start, end = resolve_dates(args)
-    publish_days(_spark(settings, "bi-publish"), settings, start, end)
+    spark = _spark(settings, "bi-publish")
+    if args.target == "aws":
+        from spark_jobs.serving.bi_publish import publish_days_aws
+
+        publish_days_aws(spark, settings, start, end)
+    else:
+        publish_days(spark, settings, start, end)
     return 0
 
 
@@ -563,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bi-publish", help="publish DWS days to the exports, warehouse, catalog")
     add_date_arguments(p)
+    p.add_argument(
+        "--target",
+        choices=("local", "aws"),
+        default="local",
+        help="local: PostgreSQL + Thrift Server; aws: S3 exports, Glue via Athena, Redshift",
+    )
     p.set_defaults(func=cmd_bi_publish)
     return parser
 

@@ -191,6 +191,8 @@ class Settings:
     # BI serving (spark_jobs/serving): the database/schema BI tools see, the local endpoints'
     # ports and the folder of their state (metastore, PostgreSQL cluster, PID and log files)
     bi_database: str = "clickstream"
+    #: IAM role Redshift's COPY assumes to read the Parquet exports (bi-publish --target aws)
+    redshift_copy_role: str = ""
     thrift_port: int = 10000
     pg_port: int = 5439
     serving_state_dir: str = ""
@@ -274,6 +276,7 @@ def load_settings() -> Settings:
         query_poll_sec=float(_env("LAKEHOUSE_QUERY_POLL_SEC", "0.5")),
         query_poll_max_sec=float(_env("LAKEHOUSE_QUERY_POLL_MAX_SEC", "5")),
         bi_database=_env("LAKEHOUSE_BI_DATABASE", "clickstream"),
+        redshift_copy_role=_env("LAKEHOUSE_REDSHIFT_COPY_ROLE", ""),
         thrift_port=int(_env("LAKEHOUSE_THRIFT_PORT", "10000")),
         pg_port=int(_env("LAKEHOUSE_PG_PORT", "5439")),
         serving_state_dir=_env("LAKEHOUSE_SERVING_DIR", ""),

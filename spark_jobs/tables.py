@@ -46,6 +46,7 @@ DWD_SESSIONS = "dwd_clickstream_sessions_di"
 DWS_ACTIVE_USERS = "dws_active_users_1d"
 DWS_CONVERSION = "dws_conversion_1d"
 DWS_CATEGORY = "dws_category_1d"
+DWS_RETENTION = "dws_retention_1d"
 
 _INGEST_JOB = "spark_jobs.ods.ods_clickstream_events_di"
 
@@ -114,6 +115,14 @@ TABLES: tuple[Table, ...] = (
         (DWD_EVENTS,),
         "spark_jobs.dws.dws_category_1d",
     ),
+    Table(
+        DWS_RETENTION,
+        "dws",
+        "one row per (app_id, cohort_dt, day_n), day_n 0..30; dt = activity date",
+        ("app_id", "cohort_dt", "day_n"),
+        (DWD_EVENTS,),
+        "spark_jobs.dws.dws_retention_1d",
+    ),
 )
 
 BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
@@ -129,6 +138,7 @@ DOWNSTREAM_BUILD_ORDER: tuple[str, ...] = (
     DWS_ACTIVE_USERS,
     DWS_CONVERSION,
     DWS_CATEGORY,
+    DWS_RETENTION,
 )
 
 

@@ -33,7 +33,7 @@ from tests.conftest import DATA_DIR
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 D0 = dt.date(2024, 3, 1)
-DWS_TABLES = (T.DWS_ACTIVE_USERS, T.DWS_CONVERSION, T.DWS_CATEGORY)
+DWS_TABLES = (T.DWS_ACTIVE_USERS, T.DWS_CONVERSION, T.DWS_CATEGORY, T.DWS_RETENTION)
 #: tables compared with a full rebuild: DWS, and sessions (DWD events carry ingest times)
 COMPARED = (T.DWD_SESSIONS, *DWS_TABLES)
 

@@ -91,6 +91,40 @@ def _assert_dws_matches(spark, settings, events, start, end):
         if start <= k[0] <= end
     }
     assert got == reference.category_totals(events)
+    _assert_retention_matches(spark, settings, events, start, end)
+
+
+def _assert_retention_matches(spark, settings, events, start, end):
+    """Every ``dws_retention_1d`` cell of ``[start, end]`` against DuckDB over ``events``: one
+    cell per day and cohort of the 31 before it from the first event on, counts by SQL."""
+    retained = {
+        (cohort, n): users
+        for cohort, n, users in events.query(
+            "e",
+            """
+            WITH days AS (SELECT DISTINCT user_id, dt FROM e WHERE user_id IS NOT NULL),
+            firsts AS (SELECT user_id, min(dt) AS cohort_dt FROM days GROUP BY 1)
+            SELECT f.cohort_dt, CAST(d.dt - f.cohort_dt AS INTEGER) AS n, count(*)
+            FROM days AS d JOIN firsts AS f USING (user_id)
+            GROUP BY 1, 2
+            """,
+        ).fetchall()
+    }
+    first_event = events.query("e", "SELECT min(dt) FROM e").fetchall()[0][0]
+    expected = {}
+    day = start
+    while day <= end:
+        for n in range(31):
+            cohort = day - dt.timedelta(days=n)
+            if cohort >= first_event:
+                expected[cohort, n] = (retained.get((cohort, 0), 0), retained.get((cohort, n), 0))
+        day += dt.timedelta(days=1)
+    got = {
+        (r.cohort_dt, r.day_n): (r.cohort_users, r.retained_users)
+        for r in delta_io.read_table(spark, settings, T.DWS_RETENTION).collect()
+        if start <= r.dt <= end
+    }
+    assert got == expected
 
 
 def _assert_reconciled(spark, settings, expected_raw: int, expected_rejected: int):

@@ -22,11 +22,18 @@ Windows (all inclusive, UTC dates):
   started the day before, can merge into a session the events of the next day, and moves the
   24 h cap cut points of a continuous run of activity (up to 24 h after it, so into a second
   day); sessionisation also reads ``SESSION_LOOKBACK_DAYS`` of earlier events as context;
-- rolling and first-seen metrics (``dws_active_users_1d``): ``[W.start, H]`` where the horizon
-  ``H`` is the last date the apps were processed to (``max dt`` of their rows in the table) or
-  ``W.end``, whichever is later. New events on day D change WAU of D..D+6, MAU of D..D+29 and,
-  when they move a user's first-seen date, ``new_users`` of a day that can be months later, so
-  every later day is rewritten: any order of runs ends where one full-range run ends;
+- rolling and first-seen metrics (:data:`ROLLING_TABLES`: ``dws_active_users_1d``,
+  ``dws_retention_1d``): ``[W.start, H]`` where the horizon ``H`` is the last date the apps were
+  processed to (the latest ``max dt`` of their rows in those tables) or ``W.end``, whichever is
+  later. New events on day D change WAU of D..D+6, MAU of D..D+29 and, when they move a user's
+  first-seen date, ``new_users`` of a day that can be months later, so every later day is
+  rewritten: any order of runs ends where one full-range run ends. Retention (``dt`` = activity
+  date, a cohort C's cells on C..C+30) has the same window: new events on D change the cells
+  whose activity date is D, and a first-seen date moving from F to D < F moves the user from
+  cohort F to cohort D, which changes cells of both cohorts, all dated D or later; a cell dated
+  before ``W.start`` has its cohort and its activity day before every new event, so it cannot
+  change. Taking ``H`` over both tables keeps it right when one of them was published further
+  than the other (a failed check of the other one);
 - the day spine of ``dws_conversion_1d`` (days without sessions included, from the app's first
   event date): ``[W.start - 1, H']`` with ``H'`` the later of ``H`` and the detail window's end,
   so that rows exist for every day an earlier first event date adds.
@@ -41,6 +48,8 @@ from spark_jobs import tables as T
 from spark_jobs.settings import Settings, normalise_uri
 
 ONE_DAY = dt.timedelta(days=1)
+#: tables rewritten from the core window's start up to the horizon (see the module docstring)
+ROLLING_TABLES: tuple[str, ...] = (T.DWS_ACTIVE_USERS, T.DWS_RETENTION)
 #: days after the core window that session detail rewrites (see the module docstring)
 SESSION_TAIL_DAYS = 2
 
@@ -86,7 +95,7 @@ def compute_plan(
         last_event_date: the last event date of the landing (clips the detail window).
         settings: the lookbacks.
         apps: the apps rebuilt (None: all).
-        last_processed_date: the last ``dt`` of the apps in ``dws_active_users_1d`` (None: none).
+        last_processed_date: the last ``dt`` of the apps in :data:`ROLLING_TABLES` (None: none).
     """
     oldest_allowed = start - dt.timedelta(days=settings.late_data_lookback_days)
     affected = tuple(sorted(set(affected_dates)))
@@ -100,7 +109,7 @@ def compute_plan(
     windows = {
         T.DWD_EVENTS: detail,
         T.DWD_SESSIONS: detail,
-        T.DWS_ACTIVE_USERS: (core_start, rolling_end),
+        **{table: (core_start, rolling_end) for table in ROLLING_TABLES},
         T.DWS_CONVERSION: (detail[0], max(rolling_end, detail[1])),
         T.DWS_CATEGORY: detail,
     }
@@ -123,11 +132,14 @@ def landing_objects(manifest, landing_uri: str | None):
 def plan_rebuild(
     spark, settings: Settings, start: dt.date, end: dt.date, landing_uri: str | None = None
 ) -> RebuildPlan:
-    """Read the manifest (and the active-users horizon) and plan a run over ``[start, end]``.
+    """Read the manifest (and the rolling tables' horizon) and plan a run over ``[start, end]``.
 
     Args:
         landing_uri: the landing being run; its apps are the ones rebuilt (None: all apps).
     """
+    from functools import reduce
+
+    from pyspark.sql import DataFrame
     from pyspark.sql import functions as F
 
     from spark_jobs.common import delta_io
@@ -147,8 +159,11 @@ def plan_rebuild(
     ).first()  # a global aggregate: always one row, nulls over an empty manifest
     affected = list(row["affected"] or [])
     apps = None if landing_uri is None else tuple(row["apps"] or [])
-    active = delta_io.read_table(spark, settings, T.DWS_ACTIVE_USERS, apps=apps)
-    last_processed = active.agg(F.max("dt")).first()[0]
+    processed = [
+        delta_io.read_table(spark, settings, table, apps=apps).select("dt")
+        for table in ROLLING_TABLES
+    ]
+    last_processed = reduce(DataFrame.unionByName, processed).agg(F.max("dt")).first()[0]
     return compute_plan(
         start, end, affected, row["last_event_date"], settings, apps, last_processed
     )

@@ -184,6 +184,19 @@ DWS_CATEGORY = StructType(
     ]
 )
 
+DWS_RETENTION = StructType(
+    [
+        _s("app_id", nullable=False),
+        _s("cohort_dt", DateType(), False),  # the cohort's users' first event date (UTC)
+        _s("day_n", IntegerType(), False),  # days since cohort_dt, 0..30
+        _s("activity_dt", DateType(), False),  # cohort_dt + day_n (UTC)
+        _s("cohort_users", LongType(), False),
+        _s("retained_users", LongType(), False),
+        _s("retention_rate", DoubleType()),  # null when cohort_users = 0
+        _s("dt", DateType(), False),  # = activity_dt
+    ]
+)
+
 SCHEMAS: dict[str, StructType] = {
     T.ODS_EVENTS: ODS_EVENTS,
     T.ODS_REJECTED: ODS_REJECTED,
@@ -193,6 +206,7 @@ SCHEMAS: dict[str, StructType] = {
     T.DWS_ACTIVE_USERS: DWS_ACTIVE_USERS,
     T.DWS_CONVERSION: DWS_CONVERSION,
     T.DWS_CATEGORY: DWS_CATEGORY,
+    T.DWS_RETENTION: DWS_RETENTION,
 }
 
 

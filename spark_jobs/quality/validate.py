@@ -17,7 +17,9 @@ end >= start, per-type counts adding up to ``event_cnt``, funnel flags implying 
 ``new_users <= dau <= wau <= mau`` and ``dau <= events``; funnel counts non-increasing
 (``sessions >= product_view_sessions >= add_to_cart_sessions >= purchase_sessions``),
 ``purchase_sessions <= sessions_with_purchase <= sessions``, rates in [0, 1]; counts and revenue
-``>= 0``. Row rules across columns that no built-in expectation expresses are
+``>= 0``; retention: ``day_n`` in [0, 30], ``retained_users <= cohort_users`` (all of them on day
+0), ``dt = activity_dt = cohort_dt + day_n``, ``retention_rate = retained_users / cohort_users``
+(null when the cohort is empty). Row rules across columns that no built-in expectation expresses are
 ``UnexpectedRowsExpectation`` Spark SQL queries (``SELECT * FROM {batch} WHERE <broken>``).
 
 Which rows a check sees (:func:`validate_table`, dates inclusive, UTC):

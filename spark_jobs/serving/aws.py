@@ -178,7 +178,7 @@ def run_redshift(
     """
     from botocore.exceptions import ClientError
 
-    request = {"Sql": sql, "Database": settings.redshift_database, **_redshift_target(settings)}
+    request = {"Sql": sql, "Database": settings.redshift_database, **redshift_target(settings)}
     if params:
         request["Parameters"] = params
     client = redshift_client(settings)
@@ -282,7 +282,7 @@ def convert_redshift_field(field: dict[str, Any], column: dict[str, Any]) -> Any
     return text
 
 
-def _redshift_target(settings: Settings) -> dict[str, str]:
+def redshift_target(settings: Settings) -> dict[str, str]:
     """The cluster/workgroup and credential fields of ``execute_statement``."""
     cluster, workgroup = settings.redshift_cluster_id, settings.redshift_workgroup
     if bool(cluster) == bool(workgroup):

@@ -112,6 +112,11 @@ def test_one_day_run_succeeds_with_independently_computed_dws_values(daily, spar
     assert (category.purchases, category.revenue) == (truth.purchases, truth.revenue)
     assert category.sessions == truth.sessions
 
+    # the day's only cell: day 0 of its own cohort, every user of the day first seen on it
+    retention = dws_row(spark, daily.lake, T.DWS_RETENTION, app_id=APP)
+    assert (retention.cohort_dt, retention.day_n, retention.retention_rate) == (DAY, 0, 1.0)
+    assert (retention.cohort_users, retention.retained_users) == (truth.users, truth.users)
+
     assert (daily.lake / "reports" / "index.html").is_file()
 
 

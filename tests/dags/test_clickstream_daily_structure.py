@@ -32,9 +32,12 @@ EXPECTED_EDGES = {
     ("build__dws_conversion_1d", "check__dws_conversion_1d"),
     ("check__dwd_clickstream_events_di", "build__dws_category_1d"),
     ("build__dws_category_1d", "check__dws_category_1d"),
+    ("check__dwd_clickstream_events_di", "build__dws_retention_1d"),
+    ("build__dws_retention_1d", "check__dws_retention_1d"),
     ("check__dws_active_users_1d", "publish_report"),
     ("check__dws_conversion_1d", "publish_report"),
     ("check__dws_category_1d", "publish_report"),
+    ("check__dws_retention_1d", "publish_report"),
 }
 
 

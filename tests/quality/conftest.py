@@ -225,6 +225,23 @@ _CATEGORY = [
     dict(zip(_COLS_CATEGORY, ("shop", "hats", 2, 0, 0, Decimal("0.0000"), 1, D1), strict=True)),
 ]
 
+_COLS_RETENTION = (
+    "app_id",
+    "cohort_dt",
+    "day_n",
+    "activity_dt",
+    "cohort_users",
+    "retained_users",
+    "retention_rate",
+    "dt",
+)
+# 4 users first seen on D1, 1 of them back on D2; nobody new on D2 (a cohort of 0)
+_RETENTION = [
+    dict(zip(_COLS_RETENTION, ("shop", D1, 0, D1, 4, 4, 1.0, D1), strict=True)),
+    dict(zip(_COLS_RETENTION, ("shop", D1, 1, D2, 4, 1, 0.25, D2), strict=True)),
+    dict(zip(_COLS_RETENTION, ("shop", D2, 0, D2, 0, 0, None, D2), strict=True)),
+]
+
 GOOD_ROWS: dict[str, list[dict]] = {
     T.ODS_EVENTS: _ODS,
     T.ODS_REJECTED: _REJECTED,
@@ -234,6 +251,7 @@ GOOD_ROWS: dict[str, list[dict]] = {
     T.DWS_ACTIVE_USERS: _ACTIVE,
     T.DWS_CONVERSION: _CONVERSION,
     T.DWS_CATEGORY: _CATEGORY,
+    T.DWS_RETENTION: _RETENTION,
 }
 
 

@@ -163,6 +163,19 @@ def _corrupt_category(rows):
     return {(BETWEEN, ("revenue",)), (COMPOUND_UNIQUE, ("app_id", "dt", "category"))}
 
 
+def _corrupt_retention(rows):
+    rows[0].update(retained_users=3, retention_rate=0.75)  # day 0 must retain the whole cohort
+    rows[1].update(retained_users=5, retention_rate=1.25)  # more retained than the 4 in it
+    later = D2 + dt.timedelta(days=31)
+    rows[2].update(day_n=31, activity_dt=later, dt=later)  # day 31 is not a cell
+    return {
+        (ROWS, ()),
+        (PAIR_GE, ("cohort_users", "retained_users")),
+        (BETWEEN, ("retention_rate",)),
+        (BETWEEN, ("day_n",)),
+    }
+
+
 CORRUPTIONS = {
     T.ODS_EVENTS: _corrupt_ods,
     T.ODS_REJECTED: _corrupt_rejected,
@@ -172,6 +185,7 @@ CORRUPTIONS = {
     T.DWS_ACTIVE_USERS: _corrupt_active_users,
     T.DWS_CONVERSION: _corrupt_conversion,
     T.DWS_CATEGORY: _corrupt_category,
+    T.DWS_RETENTION: _corrupt_retention,
 }
 
 

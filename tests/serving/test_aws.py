@@ -477,7 +477,7 @@ def test_cli_redshift_view_runs_through_the_data_api(aws, capsys, monkeypatch):
     [statement_id] = statements  # moto has no ListStatements: the id from its backend
     sent = redshift_data().describe_statement(Id=statement_id)["QueryString"]
     assert sent == Q.load_view("rpt_funnel", "redshift").sql("redshift")
-    assert sent.startswith("WITH steps AS (SELECT") and "clickstream_lake.dws_conversion_1d" in sent
+    assert sent.startswith("WITH steps AS (SELECT") and "clickstream.dws_conversion_1d" in sent
 
 
 def test_cli_redshift_timeout_exits_1(aws, capsys):

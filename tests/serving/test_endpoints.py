@@ -171,6 +171,31 @@ def test_rpt_category_revenue_matches_the_source_files_for_both_datasets(
                     assert share == pytest.approx(float(revenue / day_totals[day]))
 
 
+def test_rpt_retention_matches_the_cohorts_of_the_source_files(bi_lake, thrift, or_events):
+    first, last = bi_lake.ranges[OR]
+    active: dict[str, set] = {}
+    for user, day in or_events.query(
+        "e", "SELECT DISTINCT user_id, dt FROM e WHERE user_id IS NOT NULL"
+    ).fetchall():
+        active.setdefault(user, set()).add(day)
+    cohorts: dict[dt.date, list[set]] = {}
+    for days in active.values():
+        cohorts.setdefault(min(days), []).append(days)
+    expected = {}
+    for cohort_dt in _days(first, last):
+        members = cohorts.get(cohort_dt, [])
+        for n in range(0, min(30, (last - cohort_dt).days) + 1):
+            day = cohort_dt + dt.timedelta(days=n)
+            expected[(cohort_dt, n)] = (len(members), sum(1 for m in members if day in m))
+    sql = (
+        "SELECT cohort_dt, day_n, cohort_users, retained_users FROM rpt_retention "
+        f"WHERE app_id = '{OR}'"
+    )
+
+    for rows in _both(bi_lake.settings, sql):
+        assert {(r[0], r[1]): (r[2], r[3]) for r in rows} == expected
+
+
 def test_every_view_returns_the_same_rows_on_both_endpoints(bi_lake, thrift):
     for view in VIEWS:
         thrift_rows, pg_rows = _both(bi_lake.settings, f"SELECT * FROM {view}")

@@ -43,7 +43,7 @@ def test_a_view_file_gives_its_select_in_its_dialect():
     assert statement.dialect == "redshift"
     assert statement.parameters == []
     assert statement.sql().startswith("SELECT au.app_id, au.dt")
-    assert "clickstream_lake.dws_active_users_1d" in statement.sql()
+    assert "clickstream.dws_active_users_1d" in statement.sql()
 
 
 def test_unknown_view_and_file_name_what_exists():
@@ -166,5 +166,5 @@ def test_local_engines_get_literals_in_their_dialect(engine, dialect, marker):
 def test_local_redshift_runs_the_redshift_view_as_postgres():
     prepared = Q.prepare("local-redshift", Q.load_view("rpt_funnel", "redshift"), {})
 
-    assert "clickstream_lake.dws_conversion_1d" in prepared.sql
+    assert "clickstream.dws_conversion_1d" in prepared.sql
     assert "NO SCHEMA BINDING" not in prepared.sql  # the SELECT only

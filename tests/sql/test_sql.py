@@ -31,7 +31,7 @@ from spark_jobs.settings import PROJECT_DIR
 
 SQL_DIR = PROJECT_DIR / "sql"
 DIALECTS = ("athena", "redshift")
-VIEWS = ("rpt_active_users", "rpt_funnel", "rpt_category_revenue")
+VIEWS = ("rpt_active_users", "rpt_funnel", "rpt_category_revenue", "rpt_retention")
 LOCATION_ROOT = "s3://${LAKE_BUCKET}"
 REDSHIFT_SCHEMA = "clickstream_lake"  # Spectrum external tables (ddl/)
 MARTS_SCHEMA = "clickstream"  # loaded DWS marts (marts/) and the views over them
@@ -196,6 +196,9 @@ def test_the_redshift_roles_script_parses():
         (SQL_DIR / "redshift" / "admin" / "grants.sql").read_text(), read="redshift"
     )
     assert len([s for s in statements if s is not None]) == 9
+    spectrum = (SQL_DIR / "redshift" / "admin" / "external_schema.sql").read_text()
+    assert len([s for s in sqlglot.parse(spectrum, read="redshift") if s is not None]) == 1
+    assert f"CREATE EXTERNAL SCHEMA IF NOT EXISTS {REDSHIFT_SCHEMA}" in spectrum
 
 
 # ------------------------------------------------------------------------------ ad-hoc queries
@@ -293,6 +296,8 @@ DDL_DUCKDB = {
     "session_conversion_rate DOUBLE, dt DATE",
     T.DWS_CATEGORY: "app_id VARCHAR, category VARCHAR, product_views BIGINT, add_to_carts BIGINT, "
     "purchases BIGINT, revenue DECIMAL(38, 4), sessions BIGINT, dt DATE",
+    T.DWS_RETENTION: "app_id VARCHAR, cohort_dt DATE, day_n INTEGER, activity_dt DATE, "
+    "cohort_users BIGINT, retained_users BIGINT, retention_rate DOUBLE, dt DATE",
 }
 
 ROWS = {
@@ -310,6 +315,13 @@ ROWS = {
         ("web", "toys", 4, 1, 1, Decimal("10.0000"), 2, D1),
         ("web", "garden", 1, 0, 0, Decimal("0.0000"), 1, D2),
         ("app", "home", 1, 1, 1, Decimal("5.5000"), 1, D1),
+    ],
+    # web: 8 users first seen on D1, 2 of them back on D2; nobody new on D2; app: 3 on D1
+    T.DWS_RETENTION: [
+        ("web", D1, 0, D1, 8, 8, 1.0, D1),
+        ("web", D1, 1, D2, 8, 2, 0.25, D2),
+        ("web", D2, 0, D2, 0, 0, None, D2),
+        ("app", D1, 0, D1, 3, 3, 1.0, D1),
     ],
 }
 
@@ -407,4 +419,27 @@ def test_rpt_category_revenue_share_per_app_and_day(run_view):
         ("web", D1, "home", Decimal("30"), Decimal("40"), 0.75, 1),  # 30 / (30 + 10)
         ("web", D1, "toys", Decimal("10"), Decimal("40"), 0.25, 2),  # 10 / 40
         ("web", D2, "garden", Decimal("0"), Decimal("0"), None, 1),  # no revenue that day
+    ]
+
+
+def test_rpt_retention_is_the_cohort_triangle(run_view):
+    rows = run_view("rpt_retention", "app_id, cohort_dt, day_n")
+    picked = [
+        (
+            r["app_id"],
+            r["cohort_dt"],
+            r["day_n"],
+            r["activity_dt"],
+            r["cohort_users"],
+            r["retained_users"],
+            r["retention_rate"],
+        )
+        for r in rows
+    ]
+
+    assert picked == [
+        ("app", D1, 0, D1, 3, 3, 1.0),  # day 0: the whole cohort
+        ("web", D1, 0, D1, 8, 8, 1.0),
+        ("web", D1, 1, D2, 8, 2, 0.25),  # 2 of 8 back the next day
+        ("web", D2, 0, D2, 0, 0, None),  # an empty cohort: no rate, not an error
     ]
