@@ -22,7 +22,7 @@ what Redshift's ``COPY`` loads (``sql/redshift/load/load_day.sql``).
 from __future__ import annotations
 
 import clickstream_common as wiring
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, get_current_context, task
 
 from spark_jobs import tables as T
 from spark_jobs.settings import load_settings
@@ -39,20 +39,10 @@ with DAG(
     max_active_runs=1,
     default_args=wiring.default_args(),
     on_failure_callback=wiring.dag_failure_alert,
-    params={
-        "start": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="First day to publish (UTC); empty = the triggering runs' days",
-        ),
-        "end": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Last day to publish, inclusive",
-        ),
-    },  # fmt: skip
+    params=wiring.date_range_params(
+        "First day to publish (UTC); empty = the triggering runs' days",
+        "Last day to publish, inclusive",
+    ),
     tags=["clickstream", "lakehouse", "bi"],
     doc_md=__doc__,
 ) as dag:

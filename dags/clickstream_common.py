@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset
+from airflow.sdk import Asset, Param
 
 from spark_jobs import settings as lakehouse_settings
 from spark_jobs import tables as T
@@ -128,6 +128,15 @@ def landing_glob_macro(landing: str, layout: str):
 def async_s3_available() -> bool:
     """True when ``aiobotocore`` (the async S3 client deferred S3 sensors need) is installed."""
     return importlib.util.find_spec("aiobotocore") is not None
+
+
+def date_range_params(start_help: str, end_help: str) -> dict[str, Param]:
+    """The ``start``/``end`` params (UTC ``YYYY-MM-DD``, empty by default) of a DAG that can run
+    over an explicit range of days; the descriptions say what empty means for that DAG."""
+    return {
+        "start": Param(None, type=["null", "string"], format="date", description=start_help),
+        "end": Param(None, type=["null", "string"], format="date", description=end_help),
+    }
 
 
 def table_asset(table: str) -> Asset:

@@ -49,7 +49,7 @@ import datetime as dt
 import clickstream_common as wiring
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.standard.sensors.filesystem import FileSensor
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
+from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from spark_jobs import tables as T
 
@@ -71,20 +71,10 @@ with DAG(
     user_defined_macros={
         "landing_glob": wiring.landing_glob_macro(LANDING, wiring.landing_layout())
     },
-    params={
-        "start": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Range run: first day (UTC, YYYY-MM-DD); empty = the data interval",
-        ),
-        "end": Param(
-            None,
-            type=["null", "string"],
-            format="date",
-            description="Range run: last day, inclusive; set together with start",
-        ),
-    },
+    params=wiring.date_range_params(
+        "Range run: first day (UTC, YYYY-MM-DD); empty = the data interval",
+        "Range run: last day, inclusive; set together with start",
+    ),
     tags=["clickstream", "lakehouse", "daily"],
     doc_md=__doc__,
 ) as dag:

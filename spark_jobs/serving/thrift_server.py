@@ -216,9 +216,13 @@ def register(settings: Settings) -> dict[str, list[str]]:
         location = table_path(settings, table.name)
         if not _delta_log_exists(location):
             continue
-        cur.execute(
-            f"CREATE TABLE IF NOT EXISTS {db}.{table.name} USING DELTA LOCATION '{location}'"
-        )
+        try:
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {db}.{table.name} USING DELTA LOCATION '{location}'"
+            )
+        except Exception as exc:  # an object-store table not written yet
+            log.info("SERVE table %s not registered yet: %s", table.name, str(exc)[:200])
+            continue
         cur.execute(f"REFRESH TABLE {db}.{table.name}")
         tables.append(table.name)
     views, skipped = [], []
@@ -241,6 +245,7 @@ def register(settings: Settings) -> dict[str, list[str]]:
 
 
 def _delta_log_exists(location: str) -> bool:
+    """A local table without a Delta log is skipped; on an object store, CREATE TABLE tells."""
     if "://" not in location:
         return (Path(location) / "_delta_log").is_dir()
-    return True  # object store: CREATE TABLE fails clearly when the table is missing
+    return True
