@@ -1,5 +1,14 @@
-"""Shared fixtures: one local Spark + Delta session for the suite, a fresh lake per test, a moto
-server for the AWS APIs."""
+"""Shared fixtures: one local Spark + Delta session per test process, a fresh lake per test, a
+moto server for the AWS APIs; and how pytest-xdist spreads the suite over the machine's cores.
+
+``make test`` runs pytest-xdist workers (``--dist loadgroup``, at most 4, see pyproject.toml). Each
+worker is a test process with its own Spark session and its own servers (free ports, private
+state folders). :func:`pytest_collection_modifyitems` gives every test an ``xdist_group``: the
+tests that share a module- or session-scoped fixture (a real-data lake, a local Airflow run, a
+Kafka broker run, the BI endpoints) stay in one group, so the fixture is built once; groups run
+longest first (``GROUP_WEIGHTS``), so the long Airflow run starts at once while the other
+workers take the rest.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +20,67 @@ import pytest
 
 from spark_jobs.settings import PROJECT_DIR, Settings
 
+#: test files whose tests share a fixture wider than one file: one xdist group per folder
+SHARED_FOLDER_GROUPS = {"tests/serving"}
+#: files whose tests share no module fixture and are each long: one xdist group per test
+SPLIT_FILES = {"tests/test_delivery.py", "tests/test_pipeline_e2e.py"}
+#: the Airflow tests on the one local-Airflow run (``standalone_run``): one group
+STANDALONE_FILES = {"tests/dags/test_airflow_ui.py", "tests/dags/test_clickstream_daily_e2e.py"}
+#: rough minutes of the long groups on 2 cores, to schedule them first (longest first)
+GROUP_WEIGHTS = {
+    "airflow-standalone": 25,
+    "tests/serving": 6,
+    "tests/streaming/test_archive_pipeline.py": 6,
+    "tests/streaming/test_stream_restart.py": 4,
+    "tests/streaming/test_stream_e2e.py": 3,
+    "tests/test_report.py": 3,
+    "tests/test_cli.py": 3,
+}
+
+
+def xdist_group_of(path: str, nodeid: str) -> str:
+    """The xdist group of a test: ``path`` is its file relative to the project root."""
+    if path in STANDALONE_FILES:
+        return "airflow-standalone"
+    if path in SPLIT_FILES:
+        return nodeid.split("[")[0]  # the parametrised cases of one test stay together
+    folder = path.rsplit("/", 1)[0]
+    return folder if folder in SHARED_FOLDER_GROUPS else path
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test with its ``xdist_group`` and order the groups longest first (the order
+    is stable otherwise, so every worker collects the same order)."""
+    groups = {}
+    for item in items:
+        path = Path(item.path).relative_to(PROJECT_DIR).as_posix()
+        group = xdist_group_of(path, item.nodeid)
+        groups[item.nodeid] = group
+        item.add_marker(pytest.mark.xdist_group(group))
+    weight = {g: GROUP_WEIGHTS.get(g, 0) for g in set(groups.values())}
+    first_seen = {}
+    for index, item in enumerate(items):
+        first_seen.setdefault(groups[item.nodeid], index)
+    items.sort(key=lambda i: (-weight[groups[i.nodeid]], first_seen[groups[i.nodeid]]))
+
+
 DATA_DIR = Path(os.environ.get("LAKEHOUSE_DATA_DIR", PROJECT_DIR / "data"))
 FIXTURES = Path(__file__).parent / "fixtures"
+#: heap of every driver JVM the tests start (the session, submitted jobs, servers): several run
+#: at once under xdist, so not the default half of the machine
+TEST_DRIVER_MEMORY = "3g"
 
 
 @pytest.fixture(scope="session")
 def spark():
-    """local[2], 2 shuffle partitions, UI off, Delta on, UTC; stopped at the end of the run."""
+    """local[2], 2 shuffle partitions, a 3 GiB driver, UI off, Delta on, UTC; stopped at the end
+    of the test process (one session per xdist worker)."""
     from spark_jobs.common.spark import get_spark
 
-    session = get_spark("lakehouse-tests", Settings(spark_master="local[2]", shuffle_partitions=2))
+    small = Settings(
+        spark_master="local[2]", shuffle_partitions=2, driver_memory=TEST_DRIVER_MEMORY
+    )
+    session = get_spark("lakehouse-tests", small)
     yield session
     session.stop()
 

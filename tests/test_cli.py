@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from spark_jobs.settings import PROJECT_DIR
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, TEST_DRIVER_MEMORY
 
 BIN = Path(sys.executable).parent
 
@@ -45,7 +45,10 @@ def test_jobs_run_under_spark_submit(tmp_path):
     from spark_jobs.settings import Settings
 
     conf_dir = tmp_path / "spark-conf"
-    write_spark_defaults(conf_dir, Settings(spark_master="local[2]", shuffle_partitions=2))
+    small = Settings(
+        spark_master="local[2]", shuffle_partitions=2, driver_memory=TEST_DRIVER_MEMORY
+    )
+    write_spark_defaults(conf_dir, small)
     lake, landing = tmp_path / "lake", tmp_path / "landing"
     env = {
         **os.environ,

@@ -8,6 +8,7 @@ import pytest
 
 from spark_jobs.common.spark import spark_conf
 from spark_jobs.settings import Settings, load_settings
+from tests.conftest import TEST_DRIVER_MEMORY
 
 
 def _meminfo_mib() -> int:
@@ -31,8 +32,10 @@ def test_driver_memory_is_configurable(monkeypatch):
 
 
 @pytest.mark.spark
-def test_the_session_jvm_really_has_that_heap(spark):
+def test_the_session_jvm_really_has_the_configured_heap(spark):
+    # the test session asks for TEST_DRIVER_MEMORY (several test JVMs share the machine)
     runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
     max_heap_mib = runtime.maxMemory() / (1024 * 1024)
+    asked_mib = int(TEST_DRIVER_MEMORY.removesuffix("g")) * 1024
     # the JVM reports a little less than -Xmx (one survivor space is not counted)
-    assert _meminfo_mib() / 2 * 0.85 < max_heap_mib <= _meminfo_mib() / 2 * 1.02
+    assert asked_mib * 0.85 < max_heap_mib <= asked_mib * 1.02

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from spark_jobs.settings import PROJECT_DIR, Settings
+from tests.conftest import TEST_DRIVER_MEMORY
 
 DAGS_DIR = PROJECT_DIR / "dags"
 VENV_BIN = Path(sys.executable).parent
@@ -66,7 +67,12 @@ def spark_conf_dir(tmp_path_factory) -> str:
     folder = tmp_path_factory.mktemp("spark-conf")
     # every task is a short JVM on tiny data: the C1 JIT alone halves its CPU time (measured)
     quick = "-XX:TieredStopAtLevel=1"
-    settings = Settings(spark_master="local[2]", shuffle_partitions=2, driver_java_options=quick)
+    settings = Settings(
+        spark_master="local[2]",
+        shuffle_partitions=2,
+        driver_java_options=quick,
+        driver_memory=TEST_DRIVER_MEMORY,
+    )
     write_spark_defaults(folder, settings)
     return str(folder)
 

@@ -22,7 +22,7 @@ from spark_jobs.landing.replay import replay
 from spark_jobs.pipeline import run_pipeline
 from spark_jobs.serving import bi_publish, thrift_server, warehouse
 from spark_jobs.settings import Settings
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, TEST_DRIVER_MEMORY
 from tests.dags.standalone import free_port
 
 OR_START, OR_END = dt.date(2010, 12, 1), dt.date(2010, 12, 8)
@@ -48,7 +48,7 @@ def bi_lake(spark, serving_state, tmp_path_factory) -> BiLake:
     """The three datasets run raw -> DWS, the warehouse started and every day published."""
     root = tmp_path_factory.mktemp("bi")
     settings = replace(
-        Settings(spark_master="local[2]", shuffle_partitions=2),
+        Settings(spark_master="local[2]", shuffle_partitions=2, driver_memory=TEST_DRIVER_MEMORY),
         lakehouse_root=str(root / "lake"),
         data_dir=str(DATA_DIR),
         thrift_port=free_port(),
