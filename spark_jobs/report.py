@@ -31,7 +31,7 @@ import html
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -43,6 +43,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs import tables as T
 from spark_jobs.common.delta_io import read_table
+from spark_jobs.quality.validate import StoredCheck, data_docs_uri, latest_checks
 from spark_jobs.settings import Settings
 
 log = logging.getLogger("lakehouse")
@@ -97,6 +98,8 @@ class ReportData:
             ``rejected_rows`` (sums over ``etl_ingest_manifest``).
         reject_reasons: ``reason``, ``rejected_rows`` (from ``ods_clickstream_rejected_di``);
             the most frequent reasons first, ties by reason.
+        checks: the newest Great Expectations run of each table's suite (from the
+            validation-results store behind Data Docs), by table; empty when none ran.
     """
 
     active_users: pd.DataFrame
@@ -104,6 +107,7 @@ class ReportData:
     category: pd.DataFrame
     ingest: pd.DataFrame
     reject_reasons: pd.DataFrame
+    checks: list[StoredCheck] = field(default_factory=list)
 
 
 def _to_pandas(df: DataFrame) -> pd.DataFrame:
@@ -138,7 +142,7 @@ def load_report_data(spark: SparkSession, settings: Settings) -> ReportData:
         .orderBy(F.desc("rejected_rows"), "reason")
         .toPandas()
     )
-    return ReportData(active, conversion, category, ingest, reasons)
+    return ReportData(active, conversion, category, ingest, reasons, latest_checks(settings))
 
 
 _SUMMARY_COLUMNS = [
@@ -436,6 +440,48 @@ def _quality_section(data: ReportData) -> str:
     return "".join(parts)
 
 
+def _checks_section(checks: list[StoredCheck], docs_index: str) -> str:
+    """The newest check of each table, then every warning-level failure among them."""
+    if not checks:
+        return "<h3>Latest checks</h3>" + _NO_DATA
+    rows = []
+    for check in checks:
+        blocking = len(check.failures) - len(check.warnings)
+        result = "FAIL" if blocking else "PASS"
+        rows.append(
+            [
+                check.table,
+                f"{check.run_time:%Y-%m-%d %H:%M}",
+                check.label,
+                result,
+                _fmt_int(blocking),
+                _fmt_int(len(check.warnings)),
+            ]
+        )
+    headers = ["table", "checked (UTC)", "what", "result", "failed", "warnings"]
+    parts = ["<h3>Latest checks</h3>", _table(headers, rows, numeric_from=4)]
+    warnings = [(c.table, w) for c in checks for w in c.warnings]
+    parts.append("<h3>Warnings (not blocking)</h3>")
+    if not warnings:
+        parts.append('<p class="note">none in the latest checks</p>')
+    else:
+        rows = [
+            [
+                table,
+                w.type,
+                ", ".join(w.columns),
+                w.description or "",
+                _fmt_int(w.unexpected_count) if w.unexpected_count is not None else "",
+            ]
+            for table, w in warnings
+        ]
+        headers = ["table", "expectation", "columns", "rule", "unexpected rows"]
+        parts.append(_table(headers, rows, numeric_from=4))
+    link = html.escape(docs_index)
+    parts.append(f'<p class="note">Every run in full: <a href="{link}">Data Docs</a>.</p>')
+    return "".join(parts)
+
+
 def render_report(data: ReportData, settings: Settings, generated_at: dt.datetime) -> str:
     """The whole report as one HTML document with plotly.js inline (opens offline)."""
     summary = summarise_apps(data)
@@ -445,6 +491,7 @@ def render_report(data: ReportData, settings: Settings, generated_at: dt.datetim
         _totals_section(summary),
         "<h2>Data quality</h2>",
         _quality_section(data),
+        _checks_section(data.checks, data_docs_uri(settings) + "/index.html"),
     ]
     for k, app in enumerate(apps):
         sections.append(f"<h2>{html.escape(str(app))}</h2>")
@@ -487,7 +534,8 @@ def write_report(spark: SparkSession, settings: Settings) -> Path:
     """Write the self-contained HTML report and return its path (see :func:`report_path`).
 
     Contents: per app totals; data quality (ingested objects and record counts per stream, ODS
-    rows, the top 5 rejection reasons); per app a DAU/WAU/MAU line chart, the ordered session
+    rows, the top 5 rejection reasons, the newest check of each table with its warning-level
+    failures, a link to Data Docs); per app a DAU/WAU/MAU line chart, the ordered session
     funnel summed over the range and the top 10 categories by revenue; dataset attributions in the
     footer. plotly.js is embedded, so the file opens offline. The file is replaced atomically.
     """

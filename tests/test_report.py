@@ -232,7 +232,8 @@ def test_empty_lake_reports_no_data(spark, settings, capsys):
     page = write_report(spark, settings).read_text(encoding="utf-8")
     print_summary(spark, settings)
 
-    assert page.count('class="nodata">no data<') == 3  # totals, ingested objects, reasons
+    # totals, ingested objects, reasons, latest checks
+    assert page.count('class="nodata">no data<') == 4
     assert "no attributed datasets shown" in page
     assert capsys.readouterr().out.splitlines()[-1] == "no data"
 
@@ -280,3 +281,37 @@ def test_funnel_of_a_purchase_only_dataset_says_it_has_no_views_or_carts():
     assert "no product views or add-to-cart events, only purchases" in html
     assert "(8 sessions, 8 with a purchase)" in html
     assert "plotly" not in html.lower()
+
+
+def _rows_df(spark, table: str, rows: list[dict]):
+    schema = SCHEMAS[table]
+    return spark.createDataFrame([tuple(r[f.name] for f in schema.fields) for r in rows], schema)
+
+
+def test_report_lists_the_newest_check_per_table_and_its_warnings(spark, settings):
+    """Two checks by hand: an ODS batch with a duplicated event_id (critical), then a newer ODS
+    batch with one negative price (warning only). The report shows the newest check of the table:
+    passed, with the one warning."""
+    import copy
+
+    from spark_jobs.quality.validate import validate_dataframe
+    from tests.quality.conftest import GOOD_ROWS
+
+    ods = copy.deepcopy(GOOD_ROWS[T.ODS_EVENTS])
+    duplicated = _rows_df(spark, T.ODS_EVENTS, [*ods, ods[0]])
+    assert not validate_dataframe(duplicated, T.ODS_EVENTS, settings, "first batch").success
+    ods[1]["price"] = Decimal("-11062.0600")  # an Online Retail bad-debt line
+    validate_dataframe(_rows_df(spark, T.ODS_EVENTS, ods), T.ODS_EVENTS, settings, "second batch")
+
+    page = write_report(spark, settings).read_text(encoding="utf-8")
+    checks = page.split("<h3>Latest checks</h3>")[1].split("</table>")[0]
+    rows = [re.findall(r"<td[^>]*>(.*?)</td>", r) for r in re.findall(r"<tr>(.*?)</tr>", checks)]
+    # table, checked, what, result, failed, warnings (the checked time is left out)
+    assert [[r[0], *r[2:]] for r in rows if r] == [
+        [T.ODS_EVENTS, "second batch", "PASS", "0", "1"],
+    ]
+    warnings = page.split("<h3>Warnings (not blocking)</h3>")[1].split("</table>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", warnings)
+    assert cells[:3] == [T.ODS_EVENTS, "expect_column_values_to_be_between", "price"]
+    assert cells[-1] == "1"  # one negative price among the batch's rows
+    assert "data_docs/index.html" in page

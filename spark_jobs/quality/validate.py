@@ -380,19 +380,23 @@ def validate_dataframe(df, table: str, settings: Settings, label: str) -> Valida
     )
 
 
+def _columns_of(config) -> tuple[str, ...]:
+    """The column(s) an expectation configuration is about (empty for table-level rules)."""
+    kwargs = dict(config.kwargs)
+    columns = [
+        kwargs[k] for k in ("column", "column_A", "column_B") if isinstance(kwargs.get(k), str)
+    ]
+    if config.type.startswith(("expect_compound", "expect_multicolumn", "expect_select")):
+        columns += list(kwargs.get("column_list") or [])
+    return tuple(columns)
+
+
 def _failure(result, df, index_columns: list[str]) -> FailedExpectation:
-    """A failed ``ExpectationValidationResult`` -> :class:`FailedExpectation` with samples."""
+    """A failed ``ExpectationValidationResult`` -> :class:`FailedExpectation` with samples
+    (``df`` None: a stored result, whose query-based rules get no sample rows)."""
     config = result.expectation_config
     kwargs = dict(config.kwargs)
-    columns: list[str] = []
-    for key in ("column", "column_A", "column_B"):
-        if isinstance(kwargs.get(key), str):
-            columns.append(kwargs[key])
-    columns += (
-        list(kwargs.get("column_list") or [])
-        if config.type.startswith(("expect_compound", "expect_multicolumn", "expect_select"))
-        else []
-    )
+    columns = _columns_of(config)
     info = result.result or {}
     samples: list[Any] = list(
         info.get("partial_unexpected_index_list") or info.get("partial_unexpected_list") or []
@@ -402,10 +406,11 @@ def _failure(result, df, index_columns: list[str]) -> FailedExpectation:
     if config.type == "unexpected_rows_expectation" and not error:
         # its observed value is the number of rows the query returned: fetch a few of them
         unexpected_count, observed = observed, None
-        samples = _query_samples(df, kwargs["unexpected_rows_query"], index_columns)
+        if df is not None:
+            samples = _query_samples(df, kwargs["unexpected_rows_query"], index_columns)
     return FailedExpectation(
         type=config.type,
-        columns=tuple(columns),
+        columns=columns,
         description=config.description,
         unexpected_count=unexpected_count,
         unexpected_percent=info.get("unexpected_percent"),
@@ -414,6 +419,69 @@ def _failure(result, df, index_columns: list[str]) -> FailedExpectation:
         error=error,
         severity=str(getattr(config.severity, "value", config.severity) or "critical"),
     )
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    """The newest run of one table's suite in the validation-results store (what Data Docs
+    shows for it).
+
+    Attributes:
+        table: table = suite name.
+        label: what was validated (e.g. ``staged dt 2010-12-21..2010-12-22``).
+        run_time: when the check ran (UTC).
+        failures: its failed expectations, critical and warning-level (sample rows as stored).
+    """
+
+    table: str
+    label: str
+    run_time: dt.datetime
+    failures: tuple[FailedExpectation, ...]
+
+    @property
+    def success(self) -> bool:
+        """No critical (blocking) expectation failed."""
+        return not any(f.blocking for f in self.failures)
+
+    @property
+    def warnings(self) -> tuple[FailedExpectation, ...]:
+        """The failed expectations that did not block (``warning``/``info`` severity)."""
+        return tuple(f for f in self.failures if not f.blocking)
+
+
+def latest_checks(settings: Settings) -> list[StoredCheck]:
+    """The newest stored validation run of every suite under ``<root>/data_docs/.gx``, by table.
+
+    Read through GX's validation-results store (the files Data Docs is rendered from), so every
+    check that ran (``lakehouse validate``, the DAGs' ``check__*`` tasks) counts. Empty when no
+    check has run on this lakehouse root yet.
+
+    Raises:
+        ValueError: a lakehouse root that is neither local nor S3.
+    """
+    folder = f"{data_docs_uri(settings)}/.gx/validations"
+    if "://" not in folder or folder.startswith("file:"):
+        if not Path(folder.removeprefix("file://").removeprefix("file:")).is_dir():
+            return []
+    store = _context(settings).validation_results_store
+    newest: dict[str, Any] = {}
+    for key in store.list_keys():
+        table = key.expectation_suite_identifier.name
+        if table not in newest or _run_time(key) > _run_time(newest[table]):
+            newest[table] = key
+    checks = []
+    for table, key in sorted(newest.items()):
+        result = store.get(key)
+        failures = tuple(_failure(r, None, []) for r in result.results if not r.success)
+        run_name = key.run_id.run_name or table
+        label = run_name.removeprefix(f"{table} ")
+        checks.append(StoredCheck(table, label, _run_time(key), failures))
+    return checks
+
+
+def _run_time(key) -> dt.datetime:
+    run_time = key.run_id.run_time
+    return run_time if run_time.tzinfo else run_time.replace(tzinfo=dt.UTC)
 
 
 def _exception_message(info: Any) -> str | None:
