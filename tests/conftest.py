@@ -53,7 +53,7 @@ def pytest_collection_modifyitems(config, items):
     is stable otherwise, so every worker collects the same order)."""
     groups = {}
     for item in items:
-        path = Path(item.path).relative_to(PROJECT_DIR).as_posix()
+        path = Path(item.path).relative_to(config.rootpath).as_posix()
         group = xdist_group_of(path, item.nodeid)
         groups[item.nodeid] = group
         item.add_marker(pytest.mark.xdist_group(group))
