@@ -31,6 +31,8 @@ GROUP_WEIGHTS = {
     "airflow-standalone": 25,
     "tests/serving": 6,
     "tests/streaming/test_archive_pipeline.py": 6,
+    "tests/test_delivery.py::test_any_schedule_of_runs_ends_where_one_full_range_run_ends": 5,
+    "tests/test_delivery.py::test_online_retail_day_by_day_equals_one_range_run": 5,
     "tests/streaming/test_stream_restart.py": 4,
     "tests/streaming/test_stream_e2e.py": 3,
     "tests/test_report.py": 3,
