@@ -1,13 +1,15 @@
 """Shared fixtures: one local Spark + Delta session per test process, a fresh lake per test, a
 moto server for the AWS APIs; and how pytest-xdist spreads the suite over the machine's cores.
 
-``make test`` runs pytest-xdist workers (``--dist loadgroup``, at most 4, see pyproject.toml). Each
-worker is a test process with its own Spark session and its own servers (free ports, private
-state folders). :func:`pytest_collection_modifyitems` gives every test an ``xdist_group``: the
-tests that share a module- or session-scoped fixture (a real-data lake, a local Airflow run, a
-Kafka broker run, the BI endpoints) stay in one group, so the fixture is built once; groups run
-longest first (``GROUP_WEIGHTS``), so the long Airflow run starts at once while the other
-workers take the rest.
+``make test`` runs pytest-xdist workers (at most 4, see pyproject.toml). Each worker is a test
+process with its own Spark session and its own servers (free ports, private state folders).
+
+- :func:`pytest_xdist_make_scheduler` hands out groups of tests (:func:`scheduling_group`): the
+  tests that share a module- or session-scoped fixture (a real-data lake, the local Airflow run,
+  a Kafka broker run, the BI endpoints) stay in one group on one worker, so the fixture is built
+  once. (xdist's ``--dist loadgroup`` marks do not reach pytest 9's node ids.)
+- :func:`pytest_collection_modifyitems` puts the long groups first (``GROUP_WEIGHTS``), so the
+  long Airflow run starts at once while the other workers take the rest.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ GROUP_WEIGHTS = {
 }
 
 
-def xdist_group_of(path: str, nodeid: str) -> str:
-    """The xdist group of a test: ``path`` is its file relative to the project root."""
+def scheduling_group(nodeid: str) -> str:
+    """The group of a test (``nodeid`` relative to the project root, e.g.
+    ``tests/test_cli.py::test_bad_arguments_exit_with_code_2``): by default its file."""
+    path = nodeid.split("::", 1)[0]
     if path in STANDALONE_FILES:
         return "airflow-standalone"
     if path in SPLIT_FILES:
@@ -50,20 +54,29 @@ def xdist_group_of(path: str, nodeid: str) -> str:
     return folder if folder in SHARED_FOLDER_GROUPS else path
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """xdist's scope scheduling with :func:`scheduling_group` as the scope: a worker gets a
+    whole group, the next one when it is nearly done, in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_group(nodeid)
+
+    return GroupScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its ``xdist_group`` and order the groups longest first (the order
-    is stable otherwise, so every worker collects the same order)."""
-    groups = {}
-    for item in items:
-        path = Path(item.path).relative_to(config.rootpath).as_posix()
-        group = xdist_group_of(path, item.nodeid)
-        groups[item.nodeid] = group
-        item.add_marker(pytest.mark.xdist_group(group))
-    weight = {g: GROUP_WEIGHTS.get(g, 0) for g in set(groups.values())}
+    """Order the groups longest first (``GROUP_WEIGHTS``; stable otherwise, so every worker
+    collects the same order)."""
+    groups = {item.nodeid: scheduling_group(item.nodeid) for item in items}
     first_seen = {}
     for index, item in enumerate(items):
         first_seen.setdefault(groups[item.nodeid], index)
-    items.sort(key=lambda i: (-weight[groups[i.nodeid]], first_seen[groups[i.nodeid]]))
+    items.sort(
+        key=lambda i: (-GROUP_WEIGHTS.get(groups[i.nodeid], 0), first_seen[groups[i.nodeid]])
+    )
 
 
 DATA_DIR = Path(os.environ.get("LAKEHOUSE_DATA_DIR", PROJECT_DIR / "data"))
