@@ -52,6 +52,9 @@ export AIRFLOW__API__PORT=$PORT
 export AIRFLOW__API__WORKERS=${AIRFLOW__API__WORKERS:-1}
 export AIRFLOW__API__BASE_URL=http://127.0.0.1:$PORT
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$PORT/execution/
+# a task's calls to the execution API: on a busy laptop (Spark tasks on every core) one API
+# worker may answer after Airflow's default 5 s, which fails the task; wait longer instead
+export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT=${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-60}
 export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS:-admin:admin}
 export AIRFLOW_CONN_SPARK_DEFAULT=${AIRFLOW_CONN_SPARK_DEFAULT:-'{"conn_type": "spark", "host": "local[*]"}'}
 export AIRFLOW_CONN_FS_DEFAULT=${AIRFLOW_CONN_FS_DEFAULT:-'{"conn_type": "fs"}'}
