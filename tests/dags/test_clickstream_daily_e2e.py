@@ -122,8 +122,8 @@ def test_one_day_run_succeeds_with_independently_computed_dws_values(daily, spar
 
 def test_second_run_of_the_same_day_changes_nothing(daily, spark):
     """The sensor, the ingest and the ingest batch's gate (its publish included) really run
-    again; the DWD and DWS builds and checks are taken as done (eleven more ``spark-submit``s,
-    about eight minutes on 2 cores: their reruns are proved idempotent in-process,
+    again; the DWD and DWS builds and checks and the report are taken as done (thirteen more
+    ``spark-submit``s, about ten minutes on 2 cores: their reruns are proved idempotent in-process,
     tests/test_pipeline_e2e.py and tests/test_delivery.py, and the gates by the tests below)."""
     before = snapshot(spark, daily.lake)
     second = run_day(
