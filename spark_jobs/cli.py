@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="run a table's Great Expectations suite")
-    p.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    p.add_argument("--table", required=True, choices=[t.name for t in T.ALL_TABLES])
     p.add_argument("--staged", action="store_true", help="validate the staging twin")
     p.add_argument("--publish", action="store_true", help="publish the staged data if it passes")
     p.add_argument("--landing", help="only the apps of this landing (default: every app)")
