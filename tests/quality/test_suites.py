@@ -27,6 +27,8 @@ NOT_NULL = "expect_column_values_to_not_be_null"
 UNIQUE = "expect_column_values_to_be_unique"
 COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 IN_SET = "expect_column_values_to_be_in_set"
+NOT_IN_SET = "expect_column_values_to_not_be_in_set"
+REGEX = "expect_column_values_to_match_regex"
 
 
 def _extra(table: str) -> tuple[str, ...]:
@@ -48,7 +50,7 @@ def _failed(outcome) -> set[tuple[str, tuple[str, ...]]]:
 # The suite files
 
 
-@pytest.mark.parametrize("table", [t.name for t in T.TABLES])
+@pytest.mark.parametrize("table", [t.name for t in T.ALL_TABLES])
 def test_every_table_has_a_suite_named_after_it_covering_its_declared_schema(table):
     suite = json.loads((EXPECTATIONS / f"{table}.json").read_text())
     assert suite["name"] == table
@@ -75,7 +77,7 @@ def test_event_type_set_is_the_canonical_one():
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("table", [t.name for t in T.TABLES])
+@pytest.mark.parametrize("table", [t.name for t in T.ALL_TABLES])
 def test_suite_passes_on_good_data(table, good_rows, make_df, settings):
     rows = good_rows[table]
     if table == T.INGEST_MANIFEST:
@@ -176,6 +178,61 @@ def _corrupt_retention(rows):
     }
 
 
+def _corrupt_rt_sessions(rows):
+    rows[0]["orderCheckoutEventCount"] = 5  # more than the session's eventCount 4
+    rows[1].update(userId="7", windowBeginTime=rows[0]["windowBeginTime"])  # the same session
+    rows[1]["deptList"] = []  # but 5 counted events
+    return {
+        (PAIR_GE, ("eventCount", "orderCheckoutEventCount")),
+        (COMPOUND_UNIQUE, ("userId", "windowBeginTime")),
+        (ROWS, ()),
+    }
+
+
+def _corrupt_rt_clickevents(rows):
+    rows[0]["percentSessionswithBuy"] = 67  # 2 of 3 is 66 % truncated, not rounded
+    rows[1].update(userSessionCountWithOrderCheckout=2)  # more than its 1 session
+    return {
+        (ROWS, ()),
+        (PAIR_GE, ("userSessionCount", "userSessionCountWithOrderCheckout")),
+    }
+
+
+def _corrupt_rt_departments(rows):
+    rows[1]["departmentName"] = "N/A"
+    rows[0]["departmentCount"] = 0
+    return {(NOT_IN_SET, ("departmentName",)), (BETWEEN, ("departmentCount",))}
+
+
+def _corrupt_rt_trades(rows):
+    rows[1]["windowBeginTime"] = rows[0]["windowBeginTime"]  # two rows for one minute
+    rows[1]["windowEndTime"] = rows[0]["windowEndTime"]
+    rows[0]["count_tno"] = 0
+    return {(UNIQUE, ("windowBeginTime",)), (BETWEEN, ("count_tno",))}
+
+
+def _corrupt_rt_errors(rows):
+    rows[0]["errorMsg"] = "WARNING slow response"  # no [ERROR] / [PANIC] marker
+    rows[1].update(etl_partition=0, etl_offset=10)  # the same Kafka record as rows[0]
+    return {
+        (REGEX, ("errorMsg",)),
+        (COMPOUND_UNIQUE, ("etl_topic", "etl_partition", "etl_offset")),
+    }
+
+
+def _corrupt_rt_warnings(rows):
+    rows[0]["warningCount"] = 9  # below the threshold of 10
+    rows[1]["windowBeginTime"] += 30_000  # not on a minute
+    rows[1]["windowEndTime"] += 30_000
+    return {(BETWEEN, ("warningCount",)), (ROWS, ())}
+
+
+def _corrupt_rt_late(rows):
+    rows[0]["latenessMs"] = 1  # but watermark - event time is 59,000
+    rows[1].update(query="rt_error_events", batchId=0)
+    return {(ROWS, ()), (IN_SET, ("query",)), (BETWEEN, ("batchId",))}
+
+
 CORRUPTIONS = {
     T.ODS_EVENTS: _corrupt_ods,
     T.ODS_REJECTED: _corrupt_rejected,
@@ -186,11 +243,18 @@ CORRUPTIONS = {
     T.DWS_CONVERSION: _corrupt_conversion,
     T.DWS_CATEGORY: _corrupt_category,
     T.DWS_RETENTION: _corrupt_retention,
+    T.RT_USER_SESSIONS_CHECKOUT: _corrupt_rt_sessions,
+    T.RT_CLICKEVENTS_USERID_AGG: _corrupt_rt_clickevents,
+    T.RT_DEPARTMENTS_AGG: _corrupt_rt_departments,
+    T.RT_TRADE_ORDERS_1M: _corrupt_rt_trades,
+    T.RT_ERROR_EVENTS: _corrupt_rt_errors,
+    T.RT_WARNING_ALERTS: _corrupt_rt_warnings,
+    T.RT_LATE_EVENTS: _corrupt_rt_late,
 }
 
 
 def test_every_table_has_a_corrupted_twin():
-    assert set(CORRUPTIONS) == {t.name for t in T.TABLES}
+    assert set(CORRUPTIONS) == {t.name for t in T.ALL_TABLES}
 
 
 @pytest.mark.spark
