@@ -159,12 +159,17 @@ def cmd_replay(args: argparse.Namespace) -> int:
     """Replay a dataset into a landing URI (prints records/objects/date spans) or, for a
     ``kafka://HOST:PORT/TOPIC`` target, through Kafka (spark_jobs.streaming.replay)."""
     from spark_jobs.landing.replay import replay
-    from spark_jobs.streaming.replay import is_kafka_uri, replay_to_kafka
+    from spark_jobs.streaming.replay import is_kafka_uri, parse_kafka_uri, replay_to_kafka
 
     start, end = (args.start, args.end) if args.start or args.end else (None, None)
     if is_kafka_uri(args.to):
         if args.layout or args.plain:
             print("lakehouse replay: --layout/--plain are for landing URIs", file=sys.stderr)
+            return 2
+        try:
+            parse_kafka_uri(args.to)
+        except ValueError as error:
+            print(f"lakehouse replay: {error}", file=sys.stderr)
             return 2
         kafka = replay_to_kafka(
             args.dataset,
