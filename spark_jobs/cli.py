@@ -122,9 +122,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
     """Run the streaming queries (see spark_jobs.streaming.job); bounded with --available-now."""
     from dataclasses import replace
 
-    from spark_jobs.streaming.job import StreamParams, run_stream, stream_session
+    from spark_jobs.streaming.job import (
+        StreamParams,
+        check_stream_topics,
+        run_stream,
+        stream_session,
+    )
 
     settings = load_settings()
+    check_stream_topics(settings.stream_topics)  # before Spark starts
     if args.bootstrap:
         settings = replace(settings, kafka_bootstrap=args.bootstrap)
     params = StreamParams(

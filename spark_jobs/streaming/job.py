@@ -469,16 +469,39 @@ def describe_progress(progress: dict) -> str:
 
 
 def _progress_listener():
+    import threading
+
     from pyspark.sql.streaming import StreamingQueryListener
 
     class ProgressLogger(StreamingQueryListener):
-        """Logs each query's progress through Python logging."""
+        """Logs each query's progress through Python logging, each (query run, batch) once:
+        :meth:`flush` logs what the listener bus had not delivered when the queries ended."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._logged: set[tuple[str, int]] = set()
+            self._lock = threading.Lock()
+
+        def log_once(self, progress: dict) -> None:
+            key = (str(progress.get("runId")), int(progress.get("batchId", -1)))
+            with self._lock:
+                if key in self._logged:
+                    return
+                self._logged.add(key)
+            log.info(describe_progress(progress))
+
+        def flush(self, queries) -> None:
+            """Log the queries' recent progress not logged yet (the listener bus is
+            asynchronous: the last batch's event may come after the query has ended)."""
+            for query in queries:
+                for progress in query.recentProgress:
+                    self.log_once(json.loads(progress.json))
 
         def onQueryStarted(self, event) -> None:  # noqa: N802 (Spark's API)
             pass
 
         def onQueryProgress(self, event) -> None:  # noqa: N802
-            log.info(describe_progress(json.loads(event.progress.json)))
+            self.log_once(json.loads(event.progress.json))
 
         def onQueryIdle(self, event) -> None:  # noqa: N802
             pass
@@ -527,8 +550,9 @@ def run_stream(
     if unknown:
         raise ValueError(f"unknown queries {unknown}; expected some of {list(QUERY_NAMES)}")
     chosen = [q for q in QUERIES if not only or q.name in only]
-    ensure_result_topics(settings, chosen)
-    if any(q.late_time is not None for q in chosen):
+    fed = [q for q in chosen if topics_of(settings, q.schema)]  # the others are skipped
+    ensure_result_topics(settings, fed)
+    if any(q.late_time is not None for q in fed):
         create_late_events_table(spark, settings)
     listener = _progress_listener()
     spark.streams.addListener(listener)
@@ -556,6 +580,7 @@ def run_stream(
             if s.isActive:
                 s.stop()
         spark.streams.removeListener(listener)
+        listener.flush(running)
     errors = [f"{s.name}: {s.exception()}" for s in running if s.exception()]
     if errors:
         raise RuntimeError("streaming queries failed: " + "; ".join(errors))

@@ -198,3 +198,11 @@ def test_misplaced_options_and_bad_kafka_uris_are_argument_errors(target, extra,
 
     assert main(["replay", "online_retail", "--to", target, *extra]) == 2  # nothing sent
     assert message in capsys.readouterr().err
+
+
+def test_the_stream_job_takes_a_canonical_topic_and_refuses_an_unknown_schema():
+    from spark_jobs.streaming.job import check_stream_topics
+
+    check_stream_topics({"rees46": "canonical", "clickstream": "msk_clickstream_lab"})
+    with pytest.raises(ValueError, match=r"unknown schema in rees46=canonicl; known: \["):
+        check_stream_topics({"rees46": "canonicl"})
