@@ -8,7 +8,8 @@ Steps: start a local broker in a temporary folder on free ports (``lakehouse kaf
 into a fresh topic with ``--start-time`` (event times ``1 / --event-rate`` apart, sent as fast as
 the broker takes them); run ``lakehouse stream --available-now`` on that topic (the three lab
 queries and the raw archive; ``--max-offsets`` records per micro-batch) as a user runs it, in a
-subprocess whose process tree (Python driver + Spark JVM) is sampled for memory every 0.2 s;
+subprocess whose process tree (Python driver + Spark JVM + Python workers) is sampled for memory
+(PSS) every 0.5 s;
 read the job's per-batch progress lines; stop the broker.
 
 Printed (times are wall clock on this machine):
@@ -18,8 +19,9 @@ Printed (times are wall clock on this machine):
   without the start-up (Spark session and query start, until the last query has started);
 - per query: micro-batches, input rows per batch, batch duration (median, max, in seconds, what
   Spark reports as ``triggerExecution``), rows/s processed (input rows / sum of durations);
-- peak memory: the largest sampled resident set of the stream's process tree, in MiB (driver
-  heap ``LAKEHOUSE_DRIVER_MEMORY``, 2g unless set);
+- peak memory: the largest sampled PSS sum of the stream's process tree, in MiB (driver heap
+  ``LAKEHOUSE_DRIVER_MEMORY``, 2g unless set);
+- the machine's load average before and after (other work on the machine slows every figure);
 - the rows written to each rt table (read with the same Delta reader the tests use).
 """
 
@@ -76,8 +78,10 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
     return err
 
 
-def tree_rss_mib(pid: int) -> float:
-    """Resident memory of a process and all its descendants, MiB (0 when it is gone)."""
+def tree_memory_mib(pid: int) -> float:
+    """Memory of a process and all its descendants, MiB (0 when it is gone): the sum of their
+    proportional set sizes (PSS: a page shared by n processes counts 1/n, so forked Python
+    workers are not counted twice), or of their RSS where PSS is not available."""
     import psutil
 
     try:
@@ -88,8 +92,9 @@ def tree_rss_mib(pid: int) -> float:
     total = 0
     for process in processes:
         try:
-            total += process.memory_info().rss
-        except psutil.NoSuchProcess:
+            info = process.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
     return total / 2**20
 
@@ -103,8 +108,8 @@ def timed_stream(env: dict[str, str]) -> tuple[float, float, str]:
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], tree_rss_mib(process.pid))
-            done.wait(0.2)
+            peak[0] = max(peak[0], tree_memory_mib(process.pid))
+            done.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -191,7 +196,9 @@ def main() -> None:
         )  # fmt: skip
         produce_seconds = time.monotonic() - began
         clock = time.strftime("%H:%M:%S")
+        load_before = os.getloadavg()[0]
         seconds, peak_mib, log = timed_stream(env)
+        load_after = os.getloadavg()[0]
     finally:
         if own_broker:
             run_cli(["kafka", "stop"], env)
@@ -203,7 +210,10 @@ def main() -> None:
     batches = batch_figures(log)
     print(f"\nstreaming benchmark: {args.events} msk_clickstream_lab events, {args.users} users,")
     print(f"  {args.events / args.event_rate:.0f} s of event time, <= {args.max_offsets} per batch")
-    print(f"  machine: {os.cpu_count()} cores, Spark {env['LAKEHOUSE_SPARK_MASTER']}")
+    print(
+        f"  machine: {os.cpu_count()} cores, Spark {env['LAKEHOUSE_SPARK_MASTER']}, "
+        f"1-min load average {load_before:.1f} before the stream, {load_after:.1f} after"
+    )
     print(
         f"produce into Kafka      {produce_seconds:8.1f} s "
         f"{args.events / produce_seconds:10.0f} ev/s"
@@ -214,7 +224,7 @@ def main() -> None:
         print(f"  without start-up      {busy:8.1f} s {args.events / busy:10.0f} ev/s "
               f"(Spark session and query start: {startup:.0f} s)")  # fmt: skip
     print(
-        f"peak memory of the stream's process tree (Python driver, Spark JVM with "
+        f"peak memory (PSS) of the stream's process tree (Python driver, Spark JVM with "
         f"{env['LAKEHOUSE_DRIVER_MEMORY']} heap, Python workers): {peak_mib:.0f} MiB"
     )
     print(f"\n{'query':28} {'batches':>7} {'rows/batch':>10} {'median s':>9} {'max s':>7} "
@@ -226,11 +236,11 @@ def main() -> None:
         rows = [r for r, _ in figures if r]
         durations = [ms / 1000 for r, ms in figures]
         table = work / "lake" / "rt" / query
-        written = len(read_delta(table)) if (table / "_delta_log").exists() else 0
+        written = len(read_delta(table)) if (table / "_delta_log").exists() else "-"
         print(
             f"{query:28} {len(figures):7d} {statistics.median(rows or [0]):10.0f} "
             f"{statistics.median(durations):9.1f} {max(durations):7.1f} "
-            f"{sum(rows) / sum(durations):8.0f} {written:10d}"
+            f"{sum(rows) / sum(durations):8.0f} {written:>10}"
         )
 
 
