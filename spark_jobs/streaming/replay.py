@@ -26,9 +26,10 @@ layers.
   raw archive by Kafka time, i.e. by arrival.
 - **Pacing**: with ``speedup`` X (event-time seconds per wall-clock second; 3600 = an hour of the
   dataset per second) the event at event time t is sent at ``w0 + (t - t0) / X``, t0 being the
-  first event's time and w0 the moment it was sent. A producer that cannot keep up sends late,
-  never early (the largest lag is reported). Without ``speedup``: as fast as the broker takes
-  them. Gaps are replayed too (an Online Retail night lasts 12 h / X).
+  first event's time and w0 the moment it was handed to the producer (which stamps it then). A
+  producer that cannot keep up sends late, never early (the largest lag is reported). Without
+  ``speedup``: as fast as the broker takes them. Gaps are replayed too (an Online Retail night
+  lasts 12 h / X).
 
 Errors: a bad URI, dataset, date range or speedup raises ValueError before anything is sent; no
 broker raises RuntimeError; a record the broker did not acknowledge fails the replay with
@@ -239,14 +240,15 @@ def replay_to_kafka(
         event_ts, _, key_json, value = line.rstrip("\n").split("\t", 3)
         if speedup is not None:
             event_s = _epoch_seconds(event_ts)
-            now = time.monotonic()
             if first_event is None:
-                first_event, first_wall = event_s, now
-            due = first_wall + (event_s - first_event) / speedup
-            while now < due:
-                producer.poll(min(due - now, 0.5))  # deliveries keep flowing while waiting
+                first_event = event_s
+            else:  # due (t - t0) / X after the first record was handed to the producer
+                due = first_wall + (event_s - first_event) / speedup
                 now = time.monotonic()
-            summary.max_lag_sec = max(summary.max_lag_sec, now - due)
+                while now < due:
+                    producer.poll(min(due - now, 0.5))  # deliveries keep flowing while waiting
+                    now = time.monotonic()
+                summary.max_lag_sec = max(summary.max_lag_sec, now - due)
         user = json.loads(key_json)
         key = None if user is None else str(user).encode()
         while True:
@@ -255,6 +257,8 @@ def replay_to_kafka(
                 break
             except BufferError:  # the local queue is full: let deliveries drain
                 producer.poll(0.1)
+        if first_wall is None:
+            first_wall = time.monotonic()  # the pacing's origin: the first record's send
         producer.poll(0)
         sent += 1
         summary.without_key += key is None
