@@ -1,6 +1,6 @@
 # The README's commands. `make demo` sets everything up and runs the main job; `make test` runs
 # the tests (also what CI runs).
-.PHONY: setup demo test lint bench airflow-up airflow-down clean
+.PHONY: setup demo test lint bench bench-stream airflow-up airflow-down clean
 
 setup:
 	./scripts/setup.sh
@@ -18,6 +18,11 @@ lint: setup
 
 bench: setup
 	.venv/bin/python bench/benchmark.py
+
+# the streaming job on a local broker (needs `lakehouse setup --with-kafka`, i.e. mvn once)
+bench-stream: setup
+	.venv/bin/lakehouse setup --with-kafka
+	.venv/bin/python bench/streaming.py
 
 clean:
 	rm -rf lakehouse landing .pytest_cache

@@ -3,13 +3,16 @@
 Commands::
 
     lakehouse setup                       fetch Delta jars into .cache/, write .cache/spark-conf/;
-                                          --with-kafka: also the Kafka broker + Spark connector
+                                          --with-kafka: also the Kafka broker + Spark connector;
+                                          --with-spark-kafka: the connector only
     lakehouse kafka start|stop|status     local single-node Kafka broker (KRaft) in the background
     lakehouse produce --topic T --schema S --events N   generated events -> Kafka (+ --out JSONL)
     lakehouse stream [--available-now]    Structured Streaming: Kafka topics -> <root>/rt/ Delta
                                           tables + the labs' result topics
     lakehouse stream-health               exit 1 when a streaming query has not committed lately
-    lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects
+    lakehouse replay DATASET --to URI     real dataset -> raw Firehose/Kafka landing objects;
+                                          --to kafka://HOST:PORT/TOPIC: through Kafka, keyed
+                                          by user, in event-time order [--speedup X]
     lakehouse ingest --landing URI --ds D raw objects that arrived on D -> ODS (+ rejected);
                                           --stage: staging twins only
     lakehouse build --table T --ds D      rebuild one table's partitions for a run range
@@ -59,17 +62,20 @@ def _spark(settings, name: str):
 
 def cmd_setup(args: argparse.Namespace) -> int:
     """Fetch the Delta (and with --with-s3 hadoop-aws) jars; write .cache/spark-conf. With
-    --with-kafka also resolve the Kafka broker and Spark's Kafka connector jars (Maven)."""
+    --with-kafka also resolve the Kafka broker and Spark's Kafka connector jars (Maven); with
+    --with-spark-kafka only the connector (the streaming job beside a broker of its own, e.g.
+    the Docker image)."""
     from spark_jobs.common.spark import CACHE_DIR, fetch_jars, write_spark_defaults
 
     settings = load_settings()
     jars = fetch_jars(settings, with_s3=args.with_s3)
     log.info("SETUP %d jars cached under %s", len(jars), CACHE_DIR)
-    if args.with_kafka:
+    if args.with_kafka or args.with_spark_kafka:
         from spark_jobs.common.spark import spark_kafka_jars
         from spark_jobs.streaming.broker import broker_jars
 
-        log.info("SETUP Kafka broker: %d jars cached", len(broker_jars(resolve=True)))
+        if args.with_kafka:
+            log.info("SETUP Kafka broker: %d jars cached", len(broker_jars(resolve=True)))
         connector = spark_kafka_jars(resolve=True)
         log.info("SETUP Spark Kafka connector: %d jars beyond pyspark's own", len(connector))
     conf = write_spark_defaults(CACHE_DIR / "spark-conf", settings)
@@ -116,9 +122,15 @@ def cmd_stream(args: argparse.Namespace) -> int:
     """Run the streaming queries (see spark_jobs.streaming.job); bounded with --available-now."""
     from dataclasses import replace
 
-    from spark_jobs.streaming.job import StreamParams, run_stream, stream_session
+    from spark_jobs.streaming.job import (
+        StreamParams,
+        check_stream_topics,
+        run_stream,
+        stream_session,
+    )
 
     settings = load_settings()
+    check_stream_topics(settings.stream_topics)  # before Spark starts
     if args.bootstrap:
         settings = replace(settings, kafka_bootstrap=args.bootstrap)
     params = StreamParams(
@@ -150,12 +162,43 @@ def cmd_stream_health(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Replay a dataset into a landing URI; prints records/objects/date spans."""
+    """Replay a dataset into a landing URI (prints records/objects/date spans) or, for a
+    ``kafka://HOST:PORT/TOPIC`` target, through Kafka (spark_jobs.streaming.replay)."""
     from spark_jobs.landing.replay import replay
+    from spark_jobs.streaming.replay import is_kafka_uri, parse_kafka_uri, replay_to_kafka
 
     start, end = (args.start, args.end) if args.start or args.end else (None, None)
+    if is_kafka_uri(args.to):
+        if args.layout or args.plain:
+            print("lakehouse replay: --layout/--plain are for landing URIs", file=sys.stderr)
+            return 2
+        try:
+            parse_kafka_uri(args.to)
+        except ValueError as error:
+            print(f"lakehouse replay: {error}", file=sys.stderr)
+            return 2
+        kafka = replay_to_kafka(
+            args.dataset,
+            args.to,
+            start,
+            end,
+            args.data_dir,
+            speedup=args.speedup,
+            partitions=args.partitions or 3,
+        )
+        print(kafka.describe())
+        return 0
+    if args.speedup is not None or args.partitions is not None:
+        print("lakehouse replay: --speedup/--partitions are for kafka:// targets", file=sys.stderr)
+        return 2
     summary = replay(
-        args.dataset, args.to, args.layout, start, end, args.data_dir, compress=not args.plain
+        args.dataset,
+        args.to,
+        args.layout or FIREHOSE,
+        start,
+        end,
+        args.data_dir,
+        compress=not args.plain,
     )
     print(
         f"{summary.dataset}: {summary.records} records in {summary.objects} {summary.layout} "
@@ -433,6 +476,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also resolve the Kafka broker and Spark's Kafka connector (needs mvn once)",
     )
+    p.add_argument(
+        "--with-spark-kafka",
+        action="store_true",
+        help="also resolve only Spark's Kafka connector, for `lakehouse stream` (needs mvn once)",
+    )
     p.set_defaults(func=cmd_setup)
 
     p = sub.add_parser("kafka", help="local single-node Kafka broker (KRaft)")
@@ -486,10 +534,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", help="comma-separated query names; default all")
     p.set_defaults(func=cmd_stream_health)
 
-    p = sub.add_parser("replay", help="write a real dataset as raw landing objects")
+    p = sub.add_parser(
+        "replay", help="write a real dataset as raw landing objects, or send it through Kafka"
+    )
     p.add_argument("dataset", choices=["online_retail", "rees46", "otto"])
-    p.add_argument("--to", required=True, help="landing URI: local folder or s3://bucket/prefix")
-    p.add_argument("--layout", choices=LAYOUTS, default=FIREHOSE)
+    p.add_argument(
+        "--to",
+        required=True,
+        help="landing URI (local folder or s3://bucket/prefix), or kafka://HOST:PORT/TOPIC",
+    )
+    p.add_argument("--layout", choices=LAYOUTS, help=f"landing layout (default {FIREHOSE})")
+    p.add_argument(
+        "--speedup",
+        type=float,
+        help="kafka://: event-time seconds sent per wall second (e.g. 3600); default: as fast "
+        "as the broker takes them",
+    )
+    p.add_argument(
+        "--partitions", type=int, help="kafka://: partitions when the topic is created (3)"
+    )
     p.add_argument("--start", type=dt.date.fromisoformat, help="first event date (UTC)")
     p.add_argument("--end", type=dt.date.fromisoformat, help="last event date (UTC)")
     p.add_argument("--data-dir", help="datasets folder (default LAKEHOUSE_DATA_DIR or ./data)")
@@ -524,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("validate", help="run a table's Great Expectations suite")
-    p.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    p.add_argument("--table", required=True, choices=[t.name for t in T.ALL_TABLES])
     p.add_argument("--staged", action="store_true", help="validate the staging twin")
     p.add_argument("--publish", action="store_true", help="publish the staged data if it passes")
     p.add_argument("--landing", help="only the apps of this landing (default: every app)")

@@ -2,7 +2,8 @@
 
 A job's output is passed through :func:`conform` before it is written, so the table schema is
 exactly what is declared here, in this column order. Timestamps are UTC; ``dt`` is the UTC DATE
-partition column; ``*_sec`` are seconds; money is DECIMAL(18,4) in the source currency.
+partition column; ``*_sec`` are seconds; money is DECIMAL(18,4) in the source currency. The
+``rt_*`` tables of the streaming job keep the labs' JSON names and epoch-millisecond times.
 """
 
 from __future__ import annotations
@@ -197,6 +198,88 @@ DWS_RETENTION = StructType(
     ]
 )
 
+# --- real-time tables (spark_jobs/streaming): the labs' JSON field names (camelCase), window
+# bounds and event times as BIGINT epoch milliseconds UTC, a window is [begin, end); no dt.
+_WINDOW_FIELDS = [
+    _s("windowBeginTime", LongType(), False),
+    _s("windowEndTime", LongType(), False),
+]
+_KAFKA_COORDINATES = [
+    _s("etl_topic", nullable=False),
+    _s("etl_partition", IntegerType(), False),
+    _s("etl_offset", LongType(), False),
+]
+
+RT_USER_SESSIONS_CHECKOUT = StructType(
+    [
+        _s("userId", nullable=False),
+        _s("eventCount", LongType(), False),  # events with a product type (not "", not N/A)
+        _s("orderCheckoutEventCount", LongType(), False),  # eventCount at the last checkout
+        _s("deptList", ArrayType(StringType(), True), False),  # distinct product types, sorted
+        *_WINDOW_FIELDS,  # [first event, last event + session gap)
+    ]
+)
+
+RT_CLICKEVENTS_USERID_AGG = StructType(
+    [
+        *_WINDOW_FIELDS,  # 10 s tumbling window of session end
+        _s("userSessionCount", LongType(), False),
+        _s("userSessionCountWithOrderCheckout", LongType(), False),
+        _s("percentSessionswithBuy", IntegerType(), False),  # 100 * with / all, truncated
+    ]
+)
+
+RT_DEPARTMENTS_AGG = StructType(
+    [
+        _s("departmentName", nullable=False),
+        _s("departmentCount", LongType(), False),  # sessions that touched it, not events
+        *_WINDOW_FIELDS,
+    ]
+)
+
+RT_TRADE_ORDERS_1M = StructType(
+    [
+        *_WINDOW_FIELDS,  # one minute of tuptime
+        _s("count_tno", LongType(), False),
+        _s("sum_tnum", LongType(), False),
+    ]
+)
+
+RT_ERROR_EVENTS = StructType(
+    [
+        _s("eventId", nullable=False),
+        _s("action"),
+        _s("userId"),
+        _s("objectId"),  # "" in the source reads as null, as in ODS
+        _s("bizId"),
+        _s("errorMsg", nullable=False),
+        _s("createdAt", LongType(), False),  # event time, epoch ms
+        *_KAFKA_COORDINATES,
+    ]
+)
+
+RT_WARNING_ALERTS = StructType(
+    [
+        _s("action", nullable=False),
+        _s("warningCount", LongType(), False),
+        *_WINDOW_FIELDS,  # one minute of createdAt
+    ]
+)
+
+RT_LATE_EVENTS = StructType(
+    [
+        _s("query", nullable=False),
+        _s("batchId", LongType(), False),
+        *_KAFKA_COORDINATES,
+        _s("eventId", nullable=False),
+        _s("userId"),
+        _s("eventTime", LongType(), False),  # epoch ms
+        _s("watermarkMs", LongType(), False),  # the batch's watermark, epoch ms
+        _s("latenessMs", LongType(), False),  # watermarkMs - eventTime
+        _s("value", nullable=False),  # the record as sent
+    ]
+)
+
 SCHEMAS: dict[str, StructType] = {
     T.ODS_EVENTS: ODS_EVENTS,
     T.ODS_REJECTED: ODS_REJECTED,
@@ -207,6 +290,13 @@ SCHEMAS: dict[str, StructType] = {
     T.DWS_CONVERSION: DWS_CONVERSION,
     T.DWS_CATEGORY: DWS_CATEGORY,
     T.DWS_RETENTION: DWS_RETENTION,
+    T.RT_USER_SESSIONS_CHECKOUT: RT_USER_SESSIONS_CHECKOUT,
+    T.RT_CLICKEVENTS_USERID_AGG: RT_CLICKEVENTS_USERID_AGG,
+    T.RT_DEPARTMENTS_AGG: RT_DEPARTMENTS_AGG,
+    T.RT_TRADE_ORDERS_1M: RT_TRADE_ORDERS_1M,
+    T.RT_ERROR_EVENTS: RT_ERROR_EVENTS,
+    T.RT_WARNING_ALERTS: RT_WARNING_ALERTS,
+    T.RT_LATE_EVENTS: RT_LATE_EVENTS,
 }
 
 

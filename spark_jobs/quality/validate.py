@@ -19,8 +19,14 @@ end >= start, per-type counts adding up to ``event_cnt``, funnel flags implying 
 ``purchase_sessions <= sessions_with_purchase <= sessions``, rates in [0, 1]; counts and revenue
 ``>= 0``; retention: ``day_n`` in [0, 30], ``retained_users <= cohort_users`` (all of them on day
 0), ``dt = activity_dt = cohort_dt + day_n``, ``retention_rate = retained_users / cohort_users``
-(null when the cohort is empty). Row rules across columns that no built-in expectation expresses are
-``UnexpectedRowsExpectation`` Spark SQL queries (``SELECT * FROM {batch} WHERE <broken>``).
+(null when the cohort is empty); real-time tables: window bounds aligned (``[begin, end)`` of
+10 s or 1 min, epoch ms), counts ``>= 1``, ``userSessionCountWithOrderCheckout <=
+userSessionCount`` and the truncated ``percentSessionswithBuy``, ``deptList`` consistent with
+``eventCount``, no ``N/A`` department, error markers in ``errorMsg``, ``warningCount >=`` the
+alert threshold (``{"$PARAMETER": "warning_alert_threshold"}``), late records behind the
+watermark (``latenessMs = watermarkMs - eventTime >= 1``). Row rules across columns that no
+built-in expectation expresses are ``UnexpectedRowsExpectation`` Spark SQL queries
+(``SELECT * FROM {batch} WHERE <broken>``).
 
 Which rows a check sees (:func:`validate_table`, dates inclusive, UTC):
 
@@ -29,6 +35,10 @@ Which rows a check sees (:func:`validate_table`, dates inclusive, UTC):
   ``staged=True``, from its staging twin (write-audit-publish);
 - ODS events and rejected records: the rows of the raw objects whose manifest arrival date
   ``dt`` is in ``[start, end]`` (ODS partitions pruned to the manifest's ``event_dates``);
+- real-time tables (``rt_*``, written by the streaming job, not partitioned): the rows whose
+  ``time_column`` (the registry's; BIGINT epoch ms: a window's begin, an event's time) falls on
+  a UTC date in ``[start, end]`` (:func:`rt_rows`: a filter over the whole table, helped by
+  Delta's file statistics; ``--staged``, ``--publish`` and ``--landing`` do not apply);
 - ``etl_ingest_manifest``: the rows of those objects, plus a ``recounted_records`` column (LongType)
   = the object's rows counted in the ODS table + its rows counted in the rejected table. The suite
   then expresses the reconciliation as ``ExpectColumnPairValuesToBeEqual(raw_records,
@@ -228,8 +238,14 @@ def load_suite(table: str):
 
 
 def suite_parameters(settings: Settings) -> dict[str, Any]:
-    """Values of the ``$PARAMETER`` references in the suites (named business constants)."""
-    return {"session_max_sec": settings.session_max_sec}
+    """Values of the ``$PARAMETER`` references in the suites (named business constants): the
+    session cap (settings) and the streaming job's warning-alert threshold."""
+    from spark_jobs.streaming.transforms import WARNING_ALERT_THRESHOLD
+
+    return {
+        "session_max_sec": settings.session_max_sec,
+        "warning_alert_threshold": WARNING_ALERT_THRESHOLD,
+    }
 
 
 def data_docs_uri(settings: Settings) -> str:
@@ -622,6 +638,34 @@ def manifest_with_recounts(
     return joined.select(*manifest.columns, recount.alias(RECOUNT_COLUMN))
 
 
+def rt_rows(spark, settings: Settings, table: str, start: dt.date, end: dt.date):
+    """Rows of a real-time (``rt``) table whose ``time_column`` (BIGINT epoch ms) falls on a UTC
+    date in ``[start, end]``.
+
+    The rt tables are not partitioned: this is a filter over the whole table, written as a range
+    on the time column (``start 00:00 <= t < end + 1 day 00:00``, in epoch ms) so that Delta's
+    per-file min/max statistics skip the files outside it.
+
+    Raises:
+        ValueError: ``table`` is not an rt table.
+        FileNotFoundError: the table does not exist yet (the streaming job has not written it).
+    """
+    from pyspark.sql import functions as F
+
+    from spark_jobs.common import delta_io
+
+    spec = T.get_table(table)
+    if spec.time_column is None:
+        raise ValueError(f"{table} is not an unpartitioned rt table")
+    if not delta_io.table_exists(spark, settings, table):
+        raise FileNotFoundError(f"no table for {table}: run `lakehouse stream` first")
+    epoch = dt.datetime(1970, 1, 1)
+    first = int((dt.datetime.combine(start, dt.time()) - epoch).total_seconds()) * 1000
+    after = int((dt.datetime.combine(end, dt.time()) - epoch).total_seconds() + 86400) * 1000
+    time = F.col(spec.time_column)
+    return delta_io.read_table(spark, settings, table).where((time >= first) & (time < after))
+
+
 def validate_table(
     spark,
     settings: Settings,
@@ -643,12 +687,16 @@ def validate_table(
     Raises:
         KeyError: unknown table.
         FileNotFoundError: a DWD/DWS table (or its staging twin) does not exist: nothing built;
-            ``staged`` on an ODS table and no batch was staged.
+            ``staged`` on an ODS table and no batch was staged; an rt table not written yet.
     """
     from spark_jobs.common import delta_io
     from spark_jobs.common.plan import plan_rebuild
 
-    T.get_table(table)
+    spec = T.get_table(table)
+    if spec.layer == "rt":
+        df = rt_rows(spark, settings, table, start, end)
+        label = f"{spec.time_column} on {start}..{end}"
+        return _validate_persisted(df, table, settings, label)
     if table in STAGED_TABLES:
         if not delta_io.table_exists(spark, settings, table, staged=staged):
             where = "staging twin" if staged else "table"
@@ -692,13 +740,21 @@ def run_validate_command(args: argparse.Namespace) -> int:
 
     Returns:
         0 passed (and published with ``--publish``); 1 failed (nothing published); 2 bad
-        arguments (``--publish`` without ``--staged``, ``--publish`` on ODS events/rejected).
+        arguments (``--publish`` without ``--staged``, ``--publish`` on ODS events/rejected,
+        ``--staged``/``--publish``/``--landing`` on an rt table).
     """
     from spark_jobs.common.delta_io import publish_partitions
     from spark_jobs.common.spark import get_spark
 
     start, end = resolve_dates(args)
     table = T.get_table(args.table).name
+    if T.get_table(table).layer == "rt" and (args.staged or args.publish or args.landing):
+        print(
+            f"error: {table} is written by the streaming job (no staging twin, no apps): "
+            "--staged, --publish and --landing do not apply",
+            file=sys.stderr,
+        )
+        return 2
     if args.publish and not args.staged:
         print("error: --publish needs --staged (it publishes the staged build)", file=sys.stderr)
         return 2
@@ -738,7 +794,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="validate.py", description="Run a table's Great Expectations suite."
     )
-    parser.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    parser.add_argument("--table", required=True, choices=[t.name for t in T.ALL_TABLES])
     parser.add_argument(
         "--staged", action="store_true", help="validate the staging twin (ODS: staged batch)"
     )

@@ -14,12 +14,16 @@ its own checkpoint (``<root>/rt/_checkpoints/<query>``) and Delta output (``<roo
 - ``raw_archive``: every input record, to the landing URI ``STREAM_ARCHIVE`` in the Kafka Connect
   S3 sink layout (:func:`start_archive_query`), for the batch layers.
 
-The rows are those of :mod:`spark_jobs.streaming.transforms` (columns, units: epoch ms UTC).
+The rows are those of :mod:`spark_jobs.streaming.transforms` (columns, units: epoch ms UTC),
+written with the columns and types the registry declares (:data:`spark_jobs.tables.RT_TABLES`,
+:mod:`spark_jobs.common.schemas`); the tables are not partitioned.
 
 Input: Spark's Kafka source on the topics of ``LAKEHOUSE_STREAM_TOPICS`` (``topic=schema,...``)
-whose schema a query reads, from the earliest offsets on the first start and from the checkpoint
-afterwards (``failOnDataLoss`` stays true: offsets deleted by retention before they were read
-fail the query instead of being skipped silently). Records are parsed with the ODS adapters;
+whose schema a query reads (every topic for the raw archive; a topic of another ODS adapter's
+schema, e.g. ``canonical`` from ``lakehouse replay DATASET --to kafka://...``, feeds only the
+archive), from the earliest offsets on the first start and from the checkpoint afterwards
+(``failOnDataLoss`` stays true: offsets deleted by retention before they were read fail the
+query instead of being skipped silently). Records are parsed with the ODS adapters;
 rejected ones (bad JSON, missing event time...) take no part.
 
 Event time and output mode: a watermark of ``STREAM_WATERMARK_SEC`` (20 s) behind the largest
@@ -63,14 +67,16 @@ from functools import partial
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from spark_jobs import tables as T
 from spark_jobs.common.delta_io import append_once
+from spark_jobs.common.schemas import SCHEMAS, conform
 from spark_jobs.settings import Settings
 from spark_jobs.streaming import transforms as X
 
 log = logging.getLogger("lakehouse")
 
 RT_LAYER = "rt"
-LATE_EVENTS = "rt_late_events"
+LATE_EVENTS = T.RT_LATE_EVENTS
 
 
 @dataclass(frozen=True)
@@ -174,6 +180,29 @@ def result_topic(settings: Settings, query: StreamQuery) -> str | None:
     return settings.stream_result_topic_prefix + query.result_topic if query.result_topic else None
 
 
+def check_stream_topics(stream_topics: dict[str, str]) -> None:
+    """Fail early on a ``LAKEHOUSE_STREAM_TOPICS`` entry whose schema is no ODS adapter.
+
+    Every adapter of :data:`spark_jobs.ods.adapters.ADAPTERS` is accepted: the three lab schemas
+    feed their window queries; any other (``canonical``: what ``lakehouse replay DATASET --to
+    kafka://...`` sends) feeds no window query but is archived with the rest, and the batch
+    layers read it from the archive with the same adapter.
+
+    Raises:
+        ValueError: an unknown schema (the message lists the known ones), or no topic at all.
+    """
+    from spark_jobs.ods.adapters import ADAPTERS
+
+    if not stream_topics:
+        raise ValueError("LAKEHOUSE_STREAM_TOPICS names no topic")
+    unknown = {t: s for t, s in stream_topics.items() if s not in ADAPTERS}
+    if unknown:
+        wrong = ", ".join(f"{t}={s}" for t, s in sorted(unknown.items()))
+        raise ValueError(
+            f"LAKEHOUSE_STREAM_TOPICS: unknown schema in {wrong}; known: {sorted(ADAPTERS)}"
+        )
+
+
 def topics_of(settings: Settings, schema: str) -> list[str]:
     """The input topics of ``LAKEHOUSE_STREAM_TOPICS`` carrying ``schema``."""
     return sorted(t for t, s in settings.stream_topics.items() if s == schema)
@@ -265,7 +294,8 @@ def write_late_events(
     try:
         if not late.isEmpty():  # no Delta commit for a batch without late records
             path = table_location(settings, LATE_EVENTS)
-            append_once(late, path, f"{LATE_EVENTS}:{writer_id}", batch_id)
+            rows = conform(late, SCHEMAS[LATE_EVENTS])
+            append_once(rows, path, f"{LATE_EVENTS}:{writer_id}", batch_id)
     finally:
         late.unpersist()
 
@@ -282,7 +312,7 @@ def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
     kafka = "key binary, value binary, topic string, partition int, offset long"
     empty = X.parse_kafka_records(spark.createDataFrame([], kafka), "kda_trade_orders", True)
     late = X.select_late_events(empty, "", X.window_late_time(X.MINUTE_WINDOW_SEC), 0, 0)
-    late.write.format("delta").mode("append").save(path)
+    conform(late, SCHEMAS[LATE_EVENTS]).write.format("delta").mode("append").save(path)
 
 
 def write_batch(
@@ -300,7 +330,7 @@ def write_batch(
     spark = batch.sparkSession
     if "id" not in writer_id:
         writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
-    batch = batch.persist()
+    batch = conform(batch, SCHEMAS[query.name]).persist()  # the registry's columns, in order
     try:
         append_once(batch, table_location(settings, query.name), writer_id["id"], batch_id)
         if query.late_time is not None:
@@ -439,16 +469,39 @@ def describe_progress(progress: dict) -> str:
 
 
 def _progress_listener():
+    import threading
+
     from pyspark.sql.streaming import StreamingQueryListener
 
     class ProgressLogger(StreamingQueryListener):
-        """Logs each query's progress through Python logging."""
+        """Logs each query's progress through Python logging, each (query run, batch) once:
+        :meth:`flush` logs what the listener bus had not delivered when the queries ended."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._logged: set[tuple[str, int]] = set()
+            self._lock = threading.Lock()
+
+        def log_once(self, progress: dict) -> None:
+            key = (str(progress.get("runId")), int(progress.get("batchId", -1)))
+            with self._lock:
+                if key in self._logged:
+                    return
+                self._logged.add(key)
+            log.info(describe_progress(progress))
+
+        def flush(self, queries) -> None:
+            """Log the queries' recent progress not logged yet (the listener bus is
+            asynchronous: the last batch's event may come after the query has ended)."""
+            for query in queries:
+                for progress in query.recentProgress:
+                    self.log_once(json.loads(progress.json))
 
         def onQueryStarted(self, event) -> None:  # noqa: N802 (Spark's API)
             pass
 
         def onQueryProgress(self, event) -> None:  # noqa: N802
-            log.info(describe_progress(json.loads(event.progress.json)))
+            self.log_once(json.loads(event.progress.json))
 
         def onQueryIdle(self, event) -> None:  # noqa: N802
             pass
@@ -487,16 +540,19 @@ def run_stream(
         only: query names (= table names) to run.
 
     Raises:
-        ValueError: an unknown query name.
+        ValueError: an unknown query name, or a topic of an unknown schema
+            (:func:`check_stream_topics`).
         RuntimeError: a query failed (the others are stopped first).
     """
     params = params or StreamParams.from_settings(settings)
+    check_stream_topics(settings.stream_topics)
     unknown = sorted(set(only or []) - set(QUERY_NAMES))
     if unknown:
         raise ValueError(f"unknown queries {unknown}; expected some of {list(QUERY_NAMES)}")
     chosen = [q for q in QUERIES if not only or q.name in only]
-    ensure_result_topics(settings, chosen)
-    if any(q.late_time is not None for q in chosen):
+    fed = [q for q in chosen if topics_of(settings, q.schema)]  # the others are skipped
+    ensure_result_topics(settings, fed)
+    if any(q.late_time is not None for q in fed):
         create_late_events_table(spark, settings)
     listener = _progress_listener()
     spark.streams.addListener(listener)
@@ -524,6 +580,7 @@ def run_stream(
             if s.isActive:
                 s.stop()
         spark.streams.removeListener(listener)
+        listener.flush(running)
     errors = [f"{s.name}: {s.exception()}" for s in running if s.exception()]
     if errors:
         raise RuntimeError("streaming queries failed: " + "; ".join(errors))

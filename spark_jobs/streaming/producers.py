@@ -406,6 +406,27 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int, timeout: float = 3
     return True
 
 
+def keyed_producer(bootstrap: str, client_id: str, **overrides: object):
+    """The confluent-kafka ``Producer`` every lakehouse producer uses: idempotent (``acks=all``:
+    no duplicate and no reordering on retries, so a key's records keep their send order), Kafka's
+    Java partitioner for keys (``murmur2_random``: the partition the labs' Java producers pick;
+    a record without a key goes to a random partition), 5 ms linger, librdkafka's logs through
+    Python logging. ``overrides`` are further librdkafka settings."""
+    from confluent_kafka import Producer
+
+    return Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "client.id": client_id,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "partitioner": "murmur2_random",
+            "logger": logging.getLogger("lakehouse.librdkafka"),
+            **overrides,
+        }
+    )
+
+
 def produce(
     topic: str,
     schema: str,
@@ -442,21 +463,10 @@ def produce(
         RuntimeError: no broker answers, or a record could not be delivered (the first error is
             given).
     """
-    from confluent_kafka import Producer
-
     if events < 0 or partitions < 1:
         raise ValueError(f"need events >= 0 and partitions >= 1, got {events}, {partitions}")
     ensure_topic(bootstrap, topic, partitions)
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "client.id": f"lakehouse-produce-{schema}",
-            "enable.idempotence": True,  # acks=all, no duplicates or reordering on retries
-            "linger.ms": 5,
-            "partitioner": "murmur2_random",  # the Java client's partition for a key
-            "logger": logging.getLogger("lakehouse.librdkafka"),
-        }
-    )
+    producer = keyed_producer(bootstrap, f"lakehouse-produce-{schema}")
     summary = ProduceSummary(topic, schema)
     errors: list[str] = []
     sink = open(out, "w", encoding="utf-8") if out else None  # noqa: SIM115

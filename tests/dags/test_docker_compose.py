@@ -118,3 +118,37 @@ def test_readme_ports_and_service_names_agree_with_compose(compose, env_example)
         assert int(port) in ports, f"README mentions localhost:{port}, not published"
     for service in re.findall(r"docker compose (?:run --rm|exec|logs|up -d) ([a-z][\w-]*)", text):
         assert service in compose["services"], f"README names unknown service {service}"
+
+
+def test_the_streaming_job_is_a_service_on_the_compose_kafka_and_minio(compose):
+    services = compose["services"]
+    stream = services["stream"]
+    assert stream["image"] == services["spark-master"]["image"]  # the project's image
+    assert stream["command"] == ["lakehouse", "stream"]
+    env = stream["environment"]
+    listeners = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"PLAINTEXT://{env['LAKEHOUSE_KAFKA_BOOTSTRAP']}" in listeners.split(",")
+    assert env["LAKEHOUSE_SPARK_MASTER"].startswith("local[")  # its own long-running driver
+    assert env["LAKEHOUSE_ROOT"].startswith("s3a://")
+    assert env["LAKEHOUSE_STREAM_ARCHIVE"].startswith("s3://${LANDING_BUCKET")
+    assert {"kafka", "minio-init"} <= set(stream["depends_on"])
+    topics = re.fullmatch(r"\$\{\w+:-(.+)\}", env["LAKEHOUSE_STREAM_TOPICS"])[1]
+    from spark_jobs.ods.adapters import ADAPTERS
+    from spark_jobs.settings import _parse_mapping
+
+    assert set(_parse_mapping(topics).values()) <= set(ADAPTERS)
+    replay = services["replay-kafka"]
+    assert replay["entrypoint"] == ["lakehouse", "replay"]
+    assert replay["command"][1:3] == ["--to", f"kafka://{env['LAKEHOUSE_KAFKA_BOOTSTRAP']}/rees46"]
+    assert _parse_mapping(topics)["rees46"] == "canonical"
+
+
+def test_the_image_resolves_the_spark_kafka_connector_the_stream_service_needs():
+    from spark_jobs.cli import build_parser
+
+    dockerfile = (PROJECT_DIR / "docker" / "Dockerfile").read_text()
+    steps = re.split(r"\n(?=[A-Z]+ )", dockerfile)
+    [setup] = [s for s in steps if s.startswith("RUN") and "lakehouse setup" in s]
+    assert "install -y --no-install-recommends maven" in setup  # mvn resolves the connector
+    assert "--with-spark-kafka" in setup and "--with-s3" in setup
+    assert build_parser().parse_args(["setup", "--with-spark-kafka"]).with_spark_kafka

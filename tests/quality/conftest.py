@@ -242,6 +242,65 @@ _RETENTION = [
     dict(zip(_COLS_RETENTION, ("shop", D2, 0, D2, 0, 0, None, D2), strict=True)),
 ]
 
+# --- real-time tables: epoch ms from W = 2024-03-01T00:00:00Z (a multiple of 10 s and 1 min) ---
+W = 1_709_251_200_000
+
+_RT_SESSIONS = [
+    # user 7: home, catalog (N/A), then 4 laptop events 100 ms apart, the last a checkout at +500
+    {"userId": "7", "eventCount": 4, "orderCheckoutEventCount": 4, "deptList": ["laptops"],
+     "windowBeginTime": W, "windowEndTime": W + 1500},
+    # user 8: 5 counted events over 2 departments, checkout at the 4th, one camera view after it
+    {"userId": "8", "eventCount": 5, "orderCheckoutEventCount": 4,
+     "deptList": ["cameras", "laptops"], "windowBeginTime": W + 2000, "windowEndTime": W + 3700},
+]  # fmt: skip
+
+_RT_CLICKEVENTS = [
+    # 3 sessions ended in [W, W + 10 s), 2 with a checkout: 200 / 3 = 66 (truncated)
+    {"windowBeginTime": W, "windowEndTime": W + 10_000, "userSessionCount": 3,
+     "userSessionCountWithOrderCheckout": 2, "percentSessionswithBuy": 66},
+    {"windowBeginTime": W + 10_000, "windowEndTime": W + 20_000, "userSessionCount": 1,
+     "userSessionCountWithOrderCheckout": 0, "percentSessionswithBuy": 0},
+]  # fmt: skip
+
+_RT_DEPARTMENTS = [
+    {"departmentName": "laptops", "departmentCount": 2, "windowBeginTime": W,
+     "windowEndTime": W + 10_000},
+    {"departmentName": "cameras", "departmentCount": 1, "windowBeginTime": W,
+     "windowEndTime": W + 10_000},
+]  # fmt: skip
+
+_RT_TRADES = [
+    {"windowBeginTime": W, "windowEndTime": W + 60_000, "count_tno": 3, "sum_tnum": 12},
+    {"windowBeginTime": W + 60_000, "windowEndTime": W + 120_000, "count_tno": 1, "sum_tnum": 5},
+]
+
+_RT_ERRORS = [
+    {"eventId": "0b5d3c1e-6c7a-4f51-9d5e-1c2b3a4d5e6f", "action": "pay", "userId": "3",
+     "objectId": None, "bizId": "order-1", "errorMsg": "[ERROR] payment gateway timeout",
+     "createdAt": W + 5, "etl_topic": "behaviour", "etl_partition": 0, "etl_offset": 10},
+    {"eventId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "action": "add_cart", "userId": "4",
+     "objectId": "sku-1", "bizId": None, "errorMsg": "svc=cart [Panic] nil pointer dereference",
+     "createdAt": W + 70_000, "etl_topic": "behaviour", "etl_partition": 1, "etl_offset": 4},
+]  # fmt: skip
+
+_RT_WARNINGS = [
+    {"action": "search", "warningCount": 10, "windowBeginTime": W, "windowEndTime": W + 60_000},
+    {"action": "pay", "warningCount": 12, "windowBeginTime": W + 60_000,
+     "windowEndTime": W + 120_000},
+]  # fmt: skip
+
+_RT_LATE = [
+    # a trade order of minute [W, W + 60 s) read in a batch whose watermark was W + 60 s
+    {"query": "rt_trade_orders_1m", "batchId": 3, "etl_topic": "trade_orders", "etl_partition": 0,
+     "etl_offset": 42, "eventId": "T0000000042", "userId": "5", "eventTime": W + 1_000,
+     "watermarkMs": W + 60_000, "latenessMs": 59_000, "value": '{"tno":"T0000000042"}'},
+    # a click whose own session [t, t + 1 s) ended before the watermark W + 20 s
+    {"query": "rt_user_sessions_checkout", "batchId": 2, "etl_topic": "clickstream",
+     "etl_partition": 1, "etl_offset": 7, "eventId": "clickstream-99", "userId": "4",
+     "eventTime": W + 5_000, "watermarkMs": W + 20_000, "latenessMs": 15_000,
+     "value": '{"globalseq":99}'},
+]  # fmt: skip
+
 GOOD_ROWS: dict[str, list[dict]] = {
     T.ODS_EVENTS: _ODS,
     T.ODS_REJECTED: _REJECTED,
@@ -252,6 +311,13 @@ GOOD_ROWS: dict[str, list[dict]] = {
     T.DWS_CONVERSION: _CONVERSION,
     T.DWS_CATEGORY: _CATEGORY,
     T.DWS_RETENTION: _RETENTION,
+    T.RT_USER_SESSIONS_CHECKOUT: _RT_SESSIONS,
+    T.RT_CLICKEVENTS_USERID_AGG: _RT_CLICKEVENTS,
+    T.RT_DEPARTMENTS_AGG: _RT_DEPARTMENTS,
+    T.RT_TRADE_ORDERS_1M: _RT_TRADES,
+    T.RT_ERROR_EVENTS: _RT_ERRORS,
+    T.RT_WARNING_ALERTS: _RT_WARNINGS,
+    T.RT_LATE_EVENTS: _RT_LATE,
 }
 
 

@@ -14,7 +14,7 @@ from spark_jobs import tables as T
 from spark_jobs.common.schemas import EVENT_TYPES, SCHEMAS
 from spark_jobs.quality.validate import validate_dataframe
 
-from .conftest import D1, D2, OBJ1, ts
+from .conftest import D1, D2, OBJ1, W, ts
 
 EXPECTATIONS = Path(__file__).resolve().parents[2] / "expectations"
 RECOUNT = ("recounted_records",)
@@ -27,6 +27,8 @@ NOT_NULL = "expect_column_values_to_not_be_null"
 UNIQUE = "expect_column_values_to_be_unique"
 COMPOUND_UNIQUE = "expect_compound_columns_to_be_unique"
 IN_SET = "expect_column_values_to_be_in_set"
+NOT_IN_SET = "expect_column_values_to_not_be_in_set"
+REGEX = "expect_column_values_to_match_regex"
 
 
 def _extra(table: str) -> tuple[str, ...]:
@@ -48,7 +50,7 @@ def _failed(outcome) -> set[tuple[str, tuple[str, ...]]]:
 # The suite files
 
 
-@pytest.mark.parametrize("table", [t.name for t in T.TABLES])
+@pytest.mark.parametrize("table", [t.name for t in T.ALL_TABLES])
 def test_every_table_has_a_suite_named_after_it_covering_its_declared_schema(table):
     suite = json.loads((EXPECTATIONS / f"{table}.json").read_text())
     assert suite["name"] == table
@@ -191,6 +193,7 @@ CORRUPTIONS = {
 
 def test_every_table_has_a_corrupted_twin():
     assert set(CORRUPTIONS) == {t.name for t in T.TABLES}
+    assert set(RT_CORRUPTIONS) == {t.name for t in T.RT_TABLES}
 
 
 @pytest.mark.spark
@@ -203,6 +206,105 @@ def test_suite_fails_on_corrupted_twin(table, good_rows, make_df, settings):
     assert _failed(outcome) == expected, outcome.report()
     assert outcome.passed == outcome.evaluated - len(expected)
     assert all(f.samples for f in outcome.failures), outcome.report()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real-time suites: one run per table on the good rows plus corrupted ones. Each rule must flag
+# exactly the rows written to break it (its unexpected count), so it passes on the good rows and
+# is not vacuous; one GX run instead of two per table keeps these tests cheap.
+
+
+def _rt_sessions(good):
+    longer = {**good[0], "userId": "9", "orderCheckoutEventCount": 5}  # > its eventCount 4
+    twin = {**good[1], "deptList": []}  # user 8's session again, and 5 events without a dept
+    return [longer, twin], {
+        (PAIR_GE, ("eventCount", "orderCheckoutEventCount")): 1,
+        (COMPOUND_UNIQUE, ("userId", "windowBeginTime")): 2,  # the session and its twin
+        (ROWS, ()): 1,
+    }
+
+
+def _rt_clickevents(good):
+    rounded = {**good[0], "windowBeginTime": W + 20_000, "windowEndTime": W + 30_000}
+    rounded["percentSessionswithBuy"] = 67  # 2 of 3 is 66 % truncated, not rounded
+    more = {**good[1], "windowBeginTime": W + 30_000, "windowEndTime": W + 40_000}
+    more.update(userSessionCountWithOrderCheckout=2, percentSessionswithBuy=200)  # of 1 session
+    return [rounded, more], {
+        (ROWS, ()): 1,
+        (BETWEEN, ("percentSessionswithBuy",)): 1,
+        (PAIR_GE, ("userSessionCount", "userSessionCountWithOrderCheckout")): 1,
+    }
+
+
+def _rt_departments(good):
+    later = {"windowBeginTime": W + 10_000, "windowEndTime": W + 20_000}
+    return [
+        {**good[0], **later, "departmentName": "N/A"},
+        {**good[0], **later, "departmentCount": 0},
+    ], {(NOT_IN_SET, ("departmentName",)): 1, (BETWEEN, ("departmentCount",)): 1}
+
+
+def _rt_trades(good):
+    return [
+        {**good[0], "count_tno": 2, "sum_tnum": 4},  # a second row for minute W
+        {**good[1], "windowBeginTime": W + 120_000, "windowEndTime": W + 180_000, "count_tno": 0},
+        {**good[1], "windowBeginTime": W + 180_001, "windowEndTime": W + 240_001},  # off the minute
+    ], {
+        (UNIQUE, ("windowBeginTime",)): 2,
+        (BETWEEN, ("count_tno",)): 1,
+        (ROWS, ()): 1,
+    }
+
+
+def _rt_errors(good):
+    return [
+        {**good[0], "etl_partition": 2, "etl_offset": 0, "errorMsg": "WARNING slow response"},
+        {**good[1], "etl_partition": 0, "etl_offset": 10},  # the Kafka record of good[0]
+    ], {
+        (REGEX, ("errorMsg",)): 1,
+        (COMPOUND_UNIQUE, ("etl_topic", "etl_partition", "etl_offset")): 2,
+    }
+
+
+def _rt_warnings(good):
+    return [
+        {**good[0], "action": "cancel_order", "warningCount": 9},  # below the threshold 10
+        {**good[0], "action": "logout", "windowBeginTime": W + 30_000, "windowEndTime": W + 90_000},
+    ], {(BETWEEN, ("warningCount",)): 1, (ROWS, ()): 1}
+
+
+def _rt_late(good):
+    return [
+        {**good[0], "etl_offset": 43, "latenessMs": 1},  # but watermark - event time = 59,000
+        {**good[0], "etl_offset": 44, "query": "rt_error_events"},  # stateless: never late
+        {**good[0], "etl_offset": 45, "batchId": 0},  # batch 0 has no watermark
+    ], {(ROWS, ()): 1, (IN_SET, ("query",)): 1, (BETWEEN, ("batchId",)): 1}
+
+
+RT_CORRUPTIONS = {
+    T.RT_USER_SESSIONS_CHECKOUT: _rt_sessions,
+    T.RT_CLICKEVENTS_USERID_AGG: _rt_clickevents,
+    T.RT_DEPARTMENTS_AGG: _rt_departments,
+    T.RT_TRADE_ORDERS_1M: _rt_trades,
+    T.RT_ERROR_EVENTS: _rt_errors,
+    T.RT_WARNING_ALERTS: _rt_warnings,
+    T.RT_LATE_EVENTS: _rt_late,
+}
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("table", list(RT_CORRUPTIONS))
+def test_rt_suite_flags_exactly_the_corrupted_rows_among_good_ones(
+    table, good_rows, make_df, settings
+):
+    good = good_rows[table]
+    bad, expected = RT_CORRUPTIONS[table](good)
+    outcome = validate_dataframe(make_df(table, good + bad), table, settings, "good + bad")
+    assert not outcome.success
+    flagged = {(f.type, f.columns): f.unexpected_count for f in outcome.failures}
+    assert flagged == expected, outcome.report()
+    assert outcome.passed == outcome.evaluated - len(expected) > 0
+    assert Path(settings.lakehouse_root, "data_docs", "index.html").is_file()
 
 
 @pytest.mark.spark

@@ -23,6 +23,7 @@ from spark_jobs.quality.validate import (
     data_docs_uri,
     main,
     manifest_with_recounts,
+    rt_rows,
     run_object_rows,
     run_validate_command,
     store_backend_config,
@@ -30,7 +31,7 @@ from spark_jobs.quality.validate import (
 )
 from spark_jobs.settings import Settings
 
-from .conftest import D1, D2, OBJ1, OBJ2, OBJ3, ts
+from .conftest import D1, D2, OBJ1, OBJ2, OBJ3, W, ts
 
 D3 = dt.date(2024, 3, 3)
 OBJ4 = (
@@ -213,6 +214,31 @@ def test_staged_and_publish_misuse_are_argument_errors(capsys):
     assert "is published with its ingest batch" in capsys.readouterr().err
     assert main(["--table", T.DWD_EVENTS, "--publish", *argv]) == 2
     assert "--publish needs --staged" in capsys.readouterr().err
+    for misuse in (["--staged"], ["--landing", "landing/x"]):
+        assert main(["--table", T.RT_TRADE_ORDERS_1M, *misuse, *argv]) == 2
+        assert "written by the streaming job" in capsys.readouterr().err
+
+
+@pytest.mark.spark
+def test_an_rt_table_is_validated_on_the_rows_whose_time_column_falls_on_the_dates(
+    spark, settings, good_rows, make_df
+):
+    table = T.RT_TRADE_ORDERS_1M
+    minute = 60_000
+    # W = 2024-03-01T00:00Z; the rows of the two neighbouring days must be left out
+    rows = [
+        {"windowBeginTime": W + m * minute, "windowEndTime": W + (m + 1) * minute,
+         "count_tno": 1, "sum_tnum": 2}
+        for m in (-1, 0, 1, 24 * 60 - 1, 24 * 60)  # 02-29 23:59, 03-01 00:00, 00:01, 23:59, 03-02
+    ]  # fmt: skip
+    make_df(table, rows).write.format("delta").save(delta_io.table_path(settings, table))
+
+    got = sorted(r["windowBeginTime"] for r in rt_rows(spark, settings, table, D1, D1).collect())
+
+    assert got == [W, W + minute, W + (24 * 60 - 1) * minute]
+    assert rt_rows(spark, settings, table, D1, D2).count() == 4
+    with pytest.raises(FileNotFoundError, match="run `lakehouse stream` first"):
+        rt_rows(spark, settings, T.RT_WARNING_ALERTS, D1, D1)
 
 
 @pytest.mark.spark

@@ -1,0 +1,248 @@
+"""Benchmark of the streaming job: N lab clickstream events through a real Kafka broker into the
+rt_* Delta tables, in one bounded run (a benchmark, not a timed test; figures go to the README).
+
+    .venv/bin/python bench/streaming.py [--events 100000] [--max-offsets 20000] [--bootstrap H:P]
+
+Steps: start a local broker in a temporary folder on free ports (``lakehouse kafka start``;
+``--bootstrap`` uses a running one instead); produce ``--events`` MSK Clickstream Lab records
+into a fresh topic with ``--start-time`` (event times ``1 / --event-rate`` apart, sent as fast as
+the broker takes them); run ``lakehouse stream --available-now`` on that topic (the three lab
+queries and the raw archive; ``--max-offsets`` records per micro-batch) as a user runs it, in a
+subprocess whose process tree (Python driver + Spark JVM + Python workers) is sampled for memory
+(PSS) every 0.5 s;
+read the job's per-batch progress lines; stop the broker.
+
+Printed (times are wall clock on this machine):
+
+- produce: events, seconds, events/s into Kafka;
+- end to end: events / (seconds from starting ``lakehouse stream`` to its exit), with and
+  without the start-up (Spark session and query start, until the last query has started);
+- per query: micro-batches, input rows per batch, batch duration (median, max, in seconds, what
+  Spark reports as ``triggerExecution``), rows/s processed (input rows / sum of durations);
+- peak memory: the largest sampled PSS sum of the stream's process tree, in MiB (driver heap
+  ``LAKEHOUSE_DRIVER_MEMORY``, 2g unless set);
+- the machine's load average before and after (other work on the machine slows every figure);
+- the rows written to each rt table (read with the same Delta reader the tests use).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+QUERIES = ("rt_user_sessions_checkout", "rt_clickevents_userid_agg", "rt_departments_agg")
+START = "2024-03-01T00:00:00"
+_PROGRESS = re.compile(
+    r"STREAM (?P<query>\S+) batch (?P<batch>\d+): (?P<rows>\d+) input rows .*?"
+    r"batch (?P<ms>\d+) ms"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(args: list[str], env: dict[str, str], **kwargs) -> subprocess.Popen:
+    """``lakehouse <args>`` as a user runs it, in its own process group."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "spark_jobs.cli", *args],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kwargs,
+    )
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 600) -> str:
+    """Run ``lakehouse <args>`` to completion; its stderr (log lines). Raises on failure."""
+    process = cli(args, env)
+    out, err = process.communicate(timeout=timeout)
+    if process.returncode != 0:
+        raise RuntimeError(f"lakehouse {' '.join(args)} failed:\n{out}\n{err[-4000:]}")
+    return err
+
+
+def tree_memory_mib(pid: int) -> float:
+    """Memory of a process and all its descendants, MiB (0 when it is gone): the sum of their
+    proportional set sizes (PSS: a page shared by n processes counts 1/n, so forked Python
+    workers are not counted twice), or of their RSS where PSS is not available."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            info = process.memory_full_info()
+            total += getattr(info, "pss", info.rss)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total / 2**20
+
+
+def timed_stream(env: dict[str, str]) -> tuple[float, float, str]:
+    """``lakehouse stream --available-now``: ``(seconds, peak MiB of its process tree, stderr)``."""
+    began = time.monotonic()
+    process = cli(["stream", "--available-now"], env)
+    peak = [0.0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], tree_memory_mib(process.pid))
+            done.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = process.communicate(timeout=3600)
+    seconds = time.monotonic() - began
+    done.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"lakehouse stream failed:\n{out}\n{err[-4000:]}")
+    return seconds, peak[0], err
+
+
+def batch_figures(log: str) -> dict[str, list[tuple[int, int]]]:
+    """Per query, ``(input rows, batch ms)`` of every micro-batch, from the progress lines."""
+    batches: dict[str, list[tuple[int, int]]] = {}
+    for match in _PROGRESS.finditer(log):
+        batches.setdefault(match["query"], []).append((int(match["rows"]), int(match["ms"])))
+    return batches
+
+
+def startup_seconds(log: str, began_clock: str) -> float | None:
+    """Seconds from starting ``lakehouse stream`` to its last query's start (the Spark session
+    and the queries are up; no batch has run yet), from the log's ``HH:MM:SS`` prefixes (1 s
+    resolution)."""
+    stamps = re.findall(r"^(\d\d:\d\d:\d\d) lakehouse STREAM \S+: started on", log, re.M)
+    if not stamps:
+        return None
+
+    def sec(text: str) -> int:
+        h, m, s = (int(x) for x in text.split(":"))
+        return h * 3600 + m * 60 + s
+
+    return (sec(stamps[-1]) - sec(began_clock)) % 86400
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--event-rate", type=float, default=1000.0, help="event-time events/s")
+    parser.add_argument("--users", type=int, default=1000)
+    parser.add_argument("--max-offsets", type=int, default=20_000, help="records per batch")
+    parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
+    parser.add_argument("--workdir", help="lake, archive and broker state (default: a temp dir)")
+    parser.add_argument("--no-archive", action="store_true", help="skip the raw archive query")
+    args = parser.parse_args()
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="lakehouse-bench-stream-"))
+    for sub in ("lake", "archive"):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")])
+        ),
+        "LAKEHOUSE_ROOT": str(work / "lake"),
+        "LAKEHOUSE_STREAM_ARCHIVE": "none" if args.no_archive else str(work / "archive"),
+        "LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets),
+    }
+    env.setdefault("LAKEHOUSE_SPARK_MASTER", "local[2]")
+    env.setdefault("LAKEHOUSE_SHUFFLE_PARTITIONS", "2")
+    env.setdefault("LAKEHOUSE_DRIVER_MEMORY", "2g")
+    own_broker = args.bootstrap is None
+    if own_broker:
+        port, controller = free_port(), free_port()
+        env.update(
+            LAKEHOUSE_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+            LAKEHOUSE_KAFKA_CONTROLLER_PORT=str(controller),
+            LAKEHOUSE_KAFKA_DIR=str(work / "kafka"),
+        )
+        run_cli(["kafka", "start"], env)
+    else:
+        env["LAKEHOUSE_KAFKA_BOOTSTRAP"] = args.bootstrap
+    topic = f"bench_clicks_{int(time.time())}"
+    env["LAKEHOUSE_STREAM_TOPICS"] = f"{topic}=msk_clickstream_lab"
+    env["LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX"] = f"{topic}_"
+    try:
+        began = time.monotonic()
+        run_cli(
+            ["produce", "--topic", topic, "--schema", "msk_clickstream_lab",
+             "--events", str(args.events), "--rate", str(args.event_rate),
+             "--users", str(args.users), "--seed", "1", "--start-time", START],
+            env,
+        )  # fmt: skip
+        produce_seconds = time.monotonic() - began
+        clock = time.strftime("%H:%M:%S")
+        load_before = os.getloadavg()[0]
+        seconds, peak_mib, log = timed_stream(env)
+        load_after = os.getloadavg()[0]
+    finally:
+        if own_broker:
+            run_cli(["kafka", "stop"], env)
+
+    sys.path.insert(0, str(PROJECT_DIR))
+    from tests.streaming.reference import read_delta
+
+    startup = startup_seconds(log, clock)
+    batches = batch_figures(log)
+    print(f"\nstreaming benchmark: {args.events} msk_clickstream_lab events, {args.users} users,")
+    print(f"  {args.events / args.event_rate:.0f} s of event time, <= {args.max_offsets} per batch")
+    print(
+        f"  machine: {os.cpu_count()} cores, Spark {env['LAKEHOUSE_SPARK_MASTER']}, "
+        f"1-min load average {load_before:.1f} before the stream, {load_after:.1f} after"
+    )
+    print(
+        f"produce into Kafka      {produce_seconds:8.1f} s "
+        f"{args.events / produce_seconds:10.0f} ev/s"
+    )
+    print(f"stream --available-now  {seconds:8.1f} s {args.events / seconds:10.0f} ev/s end to end")
+    if startup is not None:
+        busy = seconds - startup
+        print(f"  without start-up      {busy:8.1f} s {args.events / busy:10.0f} ev/s "
+              f"(Spark session and query start: {startup:.0f} s)")  # fmt: skip
+    print(
+        f"peak memory (PSS) of the stream's process tree (Python driver, Spark JVM with "
+        f"{env['LAKEHOUSE_DRIVER_MEMORY']} heap, Python workers): {peak_mib:.0f} MiB"
+    )
+    print(f"\n{'query':28} {'batches':>7} {'rows/batch':>10} {'median s':>9} {'max s':>7} "
+          f"{'rows/s':>8} {'table rows':>10}")  # fmt: skip
+    for query in (*QUERIES, "raw_archive"):
+        figures = batches.get(query, [])
+        if not figures:
+            continue
+        rows = [r for r, _ in figures if r]
+        durations = [ms / 1000 for r, ms in figures]
+        table = work / "lake" / "rt" / query
+        written = len(read_delta(table)) if (table / "_delta_log").exists() else "-"
+        print(
+            f"{query:28} {len(figures):7d} {statistics.median(rows or [0]):10.0f} "
+            f"{statistics.median(durations):9.1f} {max(durations):7.1f} "
+            f"{sum(rows) / sum(durations):8.0f} {written:>10}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,13 @@
+-- rt_clickevents_userid_agg: one row per 10 s tumbling window of session end with at least one
+-- session. Key: (windowBeginTime); not partitioned: the streaming job (lakehouse stream) appends
+-- one Delta commit per micro-batch; windowBeginTime (BIGINT epoch ms UTC) places a row in time.
+-- Columns keep the labs' camelCase JSON names; window bounds are epoch ms, [begin, end).
+--
+-- Athena (engine v3) reads Delta Lake natively: columns and types come from the table's
+-- Delta transaction log and are kept in sync in the Glue catalog, so this statement has no
+-- column list (Athena rejects one for Delta); Athena shows the names in lower case. Replace
+-- ${LAKE_BUCKET} with the lakehouse root without its scheme (bucket or bucket/prefix) and run
+-- it in the Athena database that BI uses (see sql/README.md).
+CREATE EXTERNAL TABLE rt_clickevents_userid_agg
+LOCATION 's3://${LAKE_BUCKET}/rt/rt_clickevents_userid_agg/'
+TBLPROPERTIES ('table_type' = 'DELTA');

@@ -1,0 +1,14 @@
+-- rt_error_events: one row per backend behaviour record whose errorMsg has [ERROR] or [PANIC].
+-- Key: (etl_topic, etl_partition, etl_offset); not partitioned: the streaming job (lakehouse
+-- stream) appends one Delta commit per micro-batch; createdAt (BIGINT epoch ms UTC) places a row
+-- in time. Columns keep the labs' camelCase JSON names; window bounds are epoch ms, [begin,
+-- end).
+--
+-- Athena (engine v3) reads Delta Lake natively: columns and types come from the table's
+-- Delta transaction log and are kept in sync in the Glue catalog, so this statement has no
+-- column list (Athena rejects one for Delta); Athena shows the names in lower case. Replace
+-- ${LAKE_BUCKET} with the lakehouse root without its scheme (bucket or bucket/prefix) and run
+-- it in the Athena database that BI uses (see sql/README.md).
+CREATE EXTERNAL TABLE rt_error_events
+LOCATION 's3://${LAKE_BUCKET}/rt/rt_error_events/'
+TBLPROPERTIES ('table_type' = 'DELTA');
