@@ -1,5 +1,8 @@
 # The README's commands. `make demo` sets everything up and runs the main job; `make test` runs
 # the tests (also what CI runs).
+# pytest-xdist workers for `make test`: 0 = one process (what CI runs); `auto` = one per core
+TEST_WORKERS ?= 0
+
 .PHONY: setup demo test lint bench bench-stream airflow-up airflow-down clean
 
 setup:
@@ -10,7 +13,7 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check spark_jobs dags tests bench
-	.venv/bin/python -m pytest -q
+	.venv/bin/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: setup
 	.venv/bin/ruff check spark_jobs dags tests bench

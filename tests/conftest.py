@@ -1,15 +1,17 @@
 """Shared fixtures: one local Spark + Delta session per test process, a fresh lake per test, a
 moto server for the AWS APIs; and how pytest-xdist spreads the suite over the machine's cores.
 
-``make test`` runs pytest-xdist workers (at most 4, see pyproject.toml). Each worker is a test
-process with its own Spark session and its own servers (free ports, private state folders).
+``make test TEST_WORKERS=auto`` (or ``pytest -n auto``) runs pytest-xdist workers, at most 4
+(``make test`` alone, what CI runs, is one process). Each worker is a test process with its own
+Spark session and its own servers (free ports, private state folders).
 
 - :func:`pytest_xdist_make_scheduler` hands out groups of tests (:func:`scheduling_group`): the
   tests that share a module- or session-scoped fixture (a real-data lake, the local Airflow run,
   a Kafka broker run, the BI endpoints) stay in one group on one worker, so the fixture is built
   once. (xdist's ``--dist loadgroup`` marks do not reach pytest 9's node ids.)
-- :func:`pytest_collection_modifyitems` puts the long groups first (``GROUP_WEIGHTS``), so the
-  long Airflow run starts at once while the other workers take the rest.
+- :func:`pytest_collection_modifyitems` puts the long groups first on xdist workers
+  (``GROUP_WEIGHTS``), so the long Airflow run starts at once while the other workers take the
+  rest; one process keeps the plain collection order.
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ def pytest_xdist_make_scheduler(config, log):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Order the groups longest first (``GROUP_WEIGHTS``; stable otherwise, so every worker
-    collects the same order)."""
+    """On xdist workers, order the groups longest first (``GROUP_WEIGHTS``; stable otherwise, so
+    every worker collects the same order)."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     groups = {item.nodeid: scheduling_group(item.nodeid) for item in items}
     first_seen = {}
     for index, item in enumerate(items):

@@ -79,7 +79,6 @@ import logging
 import os
 import re
 import sys
-import threading
 import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -766,8 +765,6 @@ def run_validate_command(args: argparse.Namespace) -> int:
         )
         return 2
     settings = load_settings()
-    # GX takes seconds to import: do it while Spark plans and reads the rows to check
-    threading.Thread(target=_import_gx, name="import-gx", daemon=True).start()
     spark = get_spark(f"lakehouse:validate {table}", settings)
     outcome = validate_table(spark, settings, table, start, end, args.staged, args.landing)
     print(outcome.report(), flush=True)
