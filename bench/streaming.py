@@ -99,8 +99,13 @@ def tree_memory_mib(pid: int) -> float:
     return total / 2**20
 
 
-def timed_stream(env: dict[str, str]) -> tuple[float, float, str]:
-    """``lakehouse stream --available-now``: ``(seconds, peak MiB of its process tree, stderr)``."""
+def timed_stream(env: dict[str, str], log_file: Path) -> tuple[float, float, str]:
+    """``lakehouse stream --available-now``: ``(seconds, peak MiB of its process tree, stderr)``;
+    its whole stderr is also written to ``log_file``.
+
+    Raises:
+        RuntimeError: the job failed (the first error lines of its log are in the message).
+    """
     began = time.monotonic()
     process = cli(["stream", "--available-now"], env)
     peak = [0.0]
@@ -117,8 +122,12 @@ def timed_stream(env: dict[str, str]) -> tuple[float, float, str]:
     seconds = time.monotonic() - began
     done.set()
     sampler.join()
+    log_file.write_text(err)
     if process.returncode != 0:
-        raise RuntimeError(f"lakehouse stream failed:\n{out}\n{err[-4000:]}")
+        errors = [line for line in err.splitlines() if re.search(r"Error|Exception|failed", line)]
+        raise RuntimeError(
+            f"lakehouse stream failed (log: {log_file}):\n" + "\n".join(errors[:20])[:4000]
+        )
     return seconds, peak[0], err
 
 
@@ -197,7 +206,7 @@ def main() -> None:
         produce_seconds = time.monotonic() - began
         clock = time.strftime("%H:%M:%S")
         load_before = os.getloadavg()[0]
-        seconds, peak_mib, log = timed_stream(env)
+        seconds, peak_mib, log = timed_stream(env, work / "stream.log")
         load_after = os.getloadavg()[0]
     finally:
         if own_broker:
