@@ -1,6 +1,6 @@
 # The README's commands. `make demo` sets everything up and runs the main job; `make test` runs
 # the tests (also what CI runs).
-.PHONY: setup demo test lint bench airflow-up airflow-down clean
+.PHONY: setup demo test lint bench bench-scale airflow-up airflow-down clean
 
 setup:
 	./scripts/setup.sh
@@ -18,6 +18,10 @@ lint: setup
 
 bench: setup
 	.venv/bin/python bench/benchmark.py
+
+# the Online Retail year x SCALE (default 20: 10.8 million events) raw -> DWS against DuckDB
+bench-scale: setup
+	.venv/bin/python bench/scale.py --scale $(or $(SCALE),20)
 
 clean:
 	rm -rf lakehouse landing .pytest_cache
