@@ -632,12 +632,16 @@ def publish_ingest(
     event_dates = sorted(r[0] for r in staged.select(F.explode("event_dates")).distinct().collect())
     objects = staged.select("etl_source_object", F.col("dt").alias("etl_arrival_date"))
     counts = reconcile_counts(spark, settings, objects, event_dates)
-    checked = staged.join(counts, "etl_source_object", "left").select(
+    # the staged manifest has its own ods_rows / rejected_rows (what ingest counted)
+    recounted = counts.select(
         "etl_source_object",
-        "raw_records",
-        F.coalesce("ods_rows", F.lit(0)).alias("ods"),
-        F.coalesce("rejected_rows", F.lit(0)).alias("rejected"),
+        F.col("ods_rows").alias("ods"),
+        F.col("rejected_rows").alias("rejected"),
     )
+    checked = staged.select("etl_source_object", "raw_records").join(
+        recounted, "etl_source_object", "left"
+    )
+    checked = checked.fillna(0, subset=["ods", "rejected"])
     bad = checked.where(F.col("raw_records") != F.col("ods") + F.col("rejected")).limit(20)
     bad_rows = bad.collect()
     if bad_rows:
