@@ -3,7 +3,7 @@
 # pytest-xdist workers for `make test`: 0 = one process (what CI runs); `auto` = one per core
 TEST_WORKERS ?= 0
 
-.PHONY: setup demo test lint bench bench-stream airflow-up airflow-down clean
+.PHONY: setup demo test lint bench bench-stream bench-scale airflow-up airflow-down clean
 
 setup:
 	./scripts/setup.sh
@@ -26,6 +26,10 @@ bench: setup
 bench-stream: setup
 	.venv/bin/lakehouse setup --with-kafka
 	.venv/bin/python bench/streaming.py
+
+# the Online Retail year x SCALE (default 20: 10.8 million events) raw -> DWS against DuckDB
+bench-scale: setup
+	.venv/bin/python bench/scale.py --scale $(or $(SCALE),20)
 
 clean:
 	rm -rf lakehouse landing .pytest_cache

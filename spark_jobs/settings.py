@@ -106,6 +106,36 @@ def machine_memory_mib() -> int:
     return total // (1024 * 1024)
 
 
+def machine_cores() -> int:
+    """CPUs this process may use: the ones it may be scheduled on, or the cgroup (container) CPU
+    quota when that is lower (``/sys/fs/cgroup/cpu.max``, cgroup v2), at least 1."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota.isdigit() and int(period) > 0:
+            cores = min(cores, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+#: shuffle partitions per core (AQE coalesces small ones; more, smaller tasks bound memory)
+SHUFFLE_PARTITIONS_PER_CORE = 4
+#: at least this many shuffle partitions, however few cores
+MIN_SHUFFLE_PARTITIONS = 8
+
+
+def default_shuffle_partitions() -> int:
+    """``spark.sql.shuffle.partitions`` (and default parallelism) of a session this project
+    starts: :data:`SHUFFLE_PARTITIONS_PER_CORE` per core of :func:`machine_cores`, at least
+    :data:`MIN_SHUFFLE_PARTITIONS` (8 on 2 cores, 64 on 16). With adaptive query execution on,
+    Spark coalesces the partitions of a small shuffle into fewer tasks."""
+    return max(MIN_SHUFFLE_PARTITIONS, SHUFFLE_PARTITIONS_PER_CORE * machine_cores())
+
+
 def default_driver_memory() -> str:
     """``spark.driver.memory`` for local masters (the driver JVM does all the work): half the
     machine's memory (:func:`machine_memory_mib`), at least 1 GiB, e.g. ``"12000m"``."""
@@ -136,7 +166,7 @@ class Settings:
     # landing stream/topic name -> adapter name; "*" is the default for unnamed streams
     source_adapters: dict[str, str] = field(default_factory=lambda: {"*": "canonical"})
     spark_master: str = "local[*]"
-    shuffle_partitions: int = 8
+    shuffle_partitions: int = field(default_factory=default_shuffle_partitions)
     s3_endpoint: str = ""
     # heap of a local-mode driver JVM; cluster masters take the submitted conf instead
     driver_memory: str = field(default_factory=default_driver_memory)
@@ -247,7 +277,9 @@ def load_settings() -> Settings:
         min_event_date=dt.date.fromisoformat(_env("LAKEHOUSE_MIN_EVENT_DATE", "2000-01-01")),
         source_adapters=adapters,
         spark_master=_env("LAKEHOUSE_SPARK_MASTER", "local[*]"),
-        shuffle_partitions=int(_env("LAKEHOUSE_SHUFFLE_PARTITIONS", "8")),
+        shuffle_partitions=int(
+            _env("LAKEHOUSE_SHUFFLE_PARTITIONS", str(default_shuffle_partitions()))
+        ),
         s3_endpoint=_env("LAKEHOUSE_S3_ENDPOINT", ""),
         driver_memory=_env("LAKEHOUSE_DRIVER_MEMORY", default_driver_memory()),
         driver_java_options=_env("LAKEHOUSE_DRIVER_JAVA_OPTIONS", ""),

@@ -9,6 +9,12 @@ Writes are idempotent by construction:
 
 Tables live at ``<LAKEHOUSE_ROOT>/<layer>/<table>`` and are partitioned by ``dt`` (DATE, UTC).
 
+File sizes: the session's Delta optimized writes (``spark.databricks.delta.optimizeWrite.enabled``,
+set in :mod:`spark_jobs.common.spark`) shuffle the rows of every write and MERGE by ``dt`` into
+bins of a target file size, so a big partition is written by several tasks in parallel and small
+partitions get one file each. (A ``repartition("dt")`` before the write would make every ``dt``
+one task writing one file, however big.)
+
 Write-audit-publish: with ``stage=True`` a build writes its partitions to a staging twin at
 ``<LAKEHOUSE_ROOT>/staging/<layer>/<table>`` that no reader uses; the check validates the staged
 partitions and :func:`publish_partitions` then copies them into the published table with the same
@@ -99,12 +105,6 @@ def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
     return dict(row["operationMetrics"] or {}) if row else {}
 
 
-def _one_file_per_partition(df: DataFrame) -> DataFrame:
-    """Cluster rows by ``dt`` before writing: each ``dt`` is written by one task, so a partition
-    gets one file per write instead of one per input task (no small-files problem)."""
-    return df.repartition("dt")
-
-
 def only_apps(df: DataFrame, apps: tuple[str, ...] | None) -> DataFrame:
     """Rows of ``df`` (an ``app_id STRING`` column) whose ``app_id`` is in ``apps``: every row
     when ``apps`` is None, none when it is empty."""
@@ -151,7 +151,7 @@ def replace_partitions(
     predicate = f"dt >= DATE'{start.isoformat()}' AND dt <= DATE'{end.isoformat()}'"
     predicate += _apps_predicate(apps)
     (
-        _one_file_per_partition(conform(df, SCHEMAS[table]))
+        conform(df, SCHEMAS[table])
         .write.format("delta")
         .mode("overwrite")
         .option("replaceWhere", predicate)
@@ -175,7 +175,7 @@ def overwrite_table(df: DataFrame, settings: Settings, table: str, stage: bool =
     """
     path = table_path(settings, table, staged=stage)
     (
-        _one_file_per_partition(conform(df, SCHEMAS[table]))
+        conform(df, SCHEMAS[table])
         .write.format("delta")
         .mode("overwrite")
         .partitionBy("dt")
@@ -233,7 +233,7 @@ def insert_new_rows(
 
     spark = df.sparkSession
     path = table_path(settings, table)
-    source = _one_file_per_partition(conform(df, SCHEMAS[table]))
+    source = conform(df, SCHEMAS[table])
     if not table_exists(spark, settings, table):
         source.write.format("delta").mode("append").partitionBy("dt").save(path)
         return int(_last_commit_metrics(spark, path).get("numOutputRows", 0))

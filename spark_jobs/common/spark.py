@@ -1,8 +1,11 @@
 """The project's only SparkSession builder, and the Delta/S3 jar cache.
 
 Sessions are UTC (``spark.sql.session.timeZone`` and the JVM zone), Delta-enabled, quiet (Spark
-logs errors only; progress bars off) and ``local[*]`` unless configured otherwise. A local-mode
-driver gets half the machine's memory as heap (``LAKEHOUSE_DRIVER_MEMORY``), not Spark's 1 GiB.
+logs errors only; progress bars off) and ``local[*]`` unless configured otherwise. Defaults fit
+the machine: a local-mode driver gets half the machine's memory as heap
+(``LAKEHOUSE_DRIVER_MEMORY``), not Spark's 1 GiB; shuffle partitions are 4 per core, at least 8
+(``LAKEHOUSE_SHUFFLE_PARTITIONS``); Delta writes are optimized writes (files of about
+:data:`OPTIMIZE_WRITE_BIN_MIB` MiB, written in parallel).
 Every option can be overridden:
 
 - ``LAKEHOUSE_SPARK_MASTER`` sets the master when this module starts the JVM itself;
@@ -33,6 +36,10 @@ DEFAULT_DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 DEFAULT_S3_PACKAGES = "org.apache.hadoop:hadoop-aws:3.5.0"
 
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+#: target file size of Delta's optimized writes, MiB (Delta's default is 512)
+OPTIMIZE_WRITE_BIN_MIB = 128
+#: bytes per Arrow batch sent to a Python worker (binaryFile objects to the ODS line splitter)
+ARROW_MAX_BYTES_PER_BATCH = 64 * 1024 * 1024
 
 
 def required_packages(settings: Settings, with_s3: bool | None = None) -> list[str]:
@@ -91,6 +98,14 @@ def spark_conf(
         "spark.driver.extraJavaOptions": java_opts,
         "spark.executor.extraJavaOptions": "-Duser.timezone=UTC",
         "spark.sql.adaptive.enabled": "true",
+        # Delta optimized writes: rows are shuffled by partition column into bins of about
+        # OPTIMIZE_WRITE_BIN_MIB before writing, so a big partition is written by several tasks
+        # in parallel and small partitions get one file each (no small-files problem, no
+        # one-task-per-partition write)
+        "spark.databricks.delta.optimizeWrite.enabled": "true",
+        "spark.databricks.delta.optimizeWrite.binSize": str(OPTIMIZE_WRITE_BIN_MIB),
+        # Arrow batches handed to Python (ODS line splitting): bounded in bytes, not only rows
+        "spark.sql.execution.arrow.maxBytesPerBatch": str(ARROW_MAX_BYTES_PER_BATCH),
     }
     if settings.spark_master.startswith("local"):
         # local mode: the driver JVM is the whole cluster; the default 1 GiB heap runs out on a

@@ -114,7 +114,11 @@ def list_landing_objects(
 
 
 def _split_object(row, adapter_by_stream: dict[str, str | None]):
-    """One binaryFile row -> raw line rows (or one read-error row for the whole object)."""
+    """One binaryFile row -> raw line rows (or one read-error row for the whole object).
+
+    The line-by-line reference of :func:`_split_content`, which uses it for objects that are
+    not valid UTF-8 as a whole.
+    """
     path, content = row["path"], bytes(row["content"])
     info = parse_object_key(path)
     adapter = adapter_by_stream.get(info.stream)
@@ -134,12 +138,14 @@ def _split_object(row, adapter_by_stream: dict[str, str | None]):
             yield (path, info.stream, adapter, number, text, "invalid UTF-8")
 
 
-def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
-    """``mapInArrow`` body: batches of (path, content) -> Arrow batches of :data:`RAW_LINES`."""
+#: lines per Arrow batch handed back to Spark (an object's lines are cut into such batches)
+SPLIT_BATCH_ROWS = 65_536
+
+
+def _arrow_schema():
     import pyarrow as pa
 
-    names = RAW_LINES.names
-    arrow_schema = pa.schema(
+    return pa.schema(
         [
             ("etl_source_object", pa.string()),
             ("stream", pa.string()),
@@ -149,22 +155,80 @@ def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
             ("read_error", pa.string()),
         ]
     )
+
+
+def _split_content(path: str, content: bytes, adapter_by_stream: dict[str, str | None]):
+    """One object's bytes -> Arrow batches of :data:`RAW_LINES` (same rows as
+    :func:`_split_object`), without a line of Python per record.
+
+    The object is decompressed and decoded as a whole (C), split on ``\n`` and stripped of
+    blank lines (ASCII whitespace only, as ``bytes.strip``) by Arrow compute kernels; line
+    numbers count every line, blank ones included. An object that is not valid UTF-8 as a whole
+    takes the line-by-line path (its bad lines get ``invalid UTF-8``); one that cannot be
+    decompressed is one row with ``read_error``. Memory: one object (decompressed) and its
+    lines.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    schema = _arrow_schema()
+    info = parse_object_key(path)
+    adapter = adapter_by_stream.get(info.stream)
+    try:
+        data = gzip.decompress(content) if info.gzip else content
+        text = data.decode("utf-8")
+    except (EOFError, OSError, zlib.error, UnicodeDecodeError):
+        rows = list(_split_object({"path": path, "content": content}, adapter_by_stream))
+        columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+        yield pa.RecordBatch.from_arrays(
+            [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+            schema=schema,
+        )
+        return
+    del data
+    lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
+    del text
+    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int32))
+    keep = pc.not_equal(pc.ascii_trim_whitespace(lines), "")
+    lines = pc.filter(lines, keep).cast(pa.string())
+    numbers = pc.filter(numbers, keep)
+    for offset in range(0, len(lines), SPLIT_BATCH_ROWS):
+        chunk = lines.slice(offset, SPLIT_BATCH_ROWS)
+        n = len(chunk)
+        same = pa.array(np.zeros(n, dtype=np.int32))
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.DictionaryArray.from_arrays(same, pa.array([path])).cast(pa.string()),
+                pa.DictionaryArray.from_arrays(same, pa.array([info.stream])).cast(pa.string()),
+                pa.DictionaryArray.from_arrays(same, pa.array([adapter], pa.string())).cast(
+                    pa.string()
+                ),
+                numbers.slice(offset, SPLIT_BATCH_ROWS),
+                chunk,
+                pa.nulls(n, pa.string()),
+            ],
+            schema=schema,
+        )
+
+
+def _split_batches(batches, adapter_by_stream: dict[str, str | None]):
+    """``mapInArrow`` body: batches of (path, content) -> Arrow batches of :data:`RAW_LINES`,
+    one object at a time (:func:`_split_content`)."""
     for batch in batches:
-        paths = batch.column("path").to_pylist()
-        contents = batch.column("content").to_pylist()
-        for path, content in zip(paths, contents, strict=True):
-            rows = list(_split_object({"path": path, "content": content}, adapter_by_stream))
-            columns = list(zip(*rows, strict=True)) if rows else [[] for _ in names]
-            yield pa.RecordBatch.from_arrays(
-                [pa.array(col, type=f.type) for col, f in zip(columns, arrow_schema, strict=True)],
-                schema=arrow_schema,
+        paths = batch.column("path")
+        contents = batch.column("content")
+        for index in range(batch.num_rows):
+            yield from _split_content(
+                paths[index].as_py(), contents[index].as_py(), adapter_by_stream
             )
 
 
 def read_raw_lines(
     spark: SparkSession, objects: list[str], adapter_by_stream: dict[str, str | None]
 ) -> DataFrame:
-    """Read whole objects (``binaryFile``) and split them into lines (Arrow-vectorised).
+    """Read whole objects (``binaryFile``) and split them into lines (Arrow-vectorised, one
+    object at a time in a Python worker: see :func:`_split_content`).
 
     Returns:
         :data:`RAW_LINES` columns: one row per non-blank line (1-based ``etl_source_line``), or
@@ -174,6 +238,16 @@ def read_raw_lines(
         return spark.createDataFrame([], RAW_LINES)
     binary = spark.read.format("binaryFile").load(objects).select("path", "content")
     return binary.mapInArrow(lambda it: _split_batches(it, adapter_by_stream), RAW_LINES)
+
+
+def object_arrivals(spark: SparkSession, objects: list[str]) -> DataFrame:
+    """One row per object: ``etl_source_object``, ``etl_arrival_hour`` (TIMESTAMP, UTC: the
+    hour folder it was delivered to) and ``etl_arrival_date`` (DATE), from its key.
+
+    A small table, joined by broadcast (no per-object literals in the plan).
+    """
+    frame = _objects_frame(spark, [(uri, 0) for uri in objects], {})
+    return frame.select("etl_source_object", "etl_arrival_hour", "etl_arrival_date")
 
 
 def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
@@ -211,7 +285,7 @@ def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
 
 
 def reject_implausible_times(
-    parsed: DataFrame, arrival_hour: dict[str, dt.datetime], settings: Settings
+    parsed: DataFrame, arrivals: DataFrame, settings: Settings
 ) -> DataFrame:
     """Give readable records whose event time cannot be right a ``reason``.
 
@@ -221,44 +295,49 @@ def reject_implausible_times(
     The bound comes from the key, not from the object's modification time, so a rerun (or a
     copy of the landing) gives the same answer.
 
-    In/out: the :func:`parse_records` columns (``etl_source_object``, ``event_ts``, ``reason``
-    used); rows that already have a reason are left as they are.
+    Args:
+        parsed: the :func:`parse_records` columns (``etl_source_object``, ``event_ts``,
+            ``reason`` used); rows that already have a reason are left as they are.
+        arrivals: ``etl_source_object, etl_arrival_hour`` (:func:`object_arrivals`), joined by
+            broadcast; a record of an object missing there keeps its reason.
+
+    Returns:
+        ``parsed``'s columns, ``reason`` updated.
     """
-    if not arrival_hour:
-        return parsed
-    skew = dt.timedelta(hours=1, seconds=settings.max_clock_skew_sec)
-    latest = F.create_map(
-        *[x for uri, hour in arrival_hour.items() for x in (F.lit(uri), F.lit(hour + skew))]
-    )[F.col("etl_source_object")]
+    skew_sec = 3600 + settings.max_clock_skew_sec
+    hours = arrivals.select("etl_source_object", F.col("etl_arrival_hour").alias("_ah"))
+    hours = F.broadcast(hours)
+    latest = F.col("_ah") + F.make_dt_interval(secs=F.lit(skew_sec))
     earliest = dt.datetime.combine(settings.min_event_date, dt.time())
     readable = F.col("reason").isNull() & F.col("event_ts").isNotNull()
-    return parsed.withColumn(
-        "reason",
-        F.when(
-            readable & (F.col("event_ts") > latest),
-            F.format_string(
-                "event time later than its object's arrival hour + %d s clock skew",
-                F.lit(settings.max_clock_skew_sec),
-            ),
+    return (
+        parsed.join(hours, "etl_source_object", "left")
+        .withColumn(
+            "reason",
+            F.when(
+                readable & (F.col("event_ts") > latest),
+                F.format_string(
+                    "event time later than its object's arrival hour + %d s clock skew",
+                    F.lit(settings.max_clock_skew_sec),
+                ),
+            )
+            .when(
+                readable & (F.col("event_ts") < F.lit(earliest)),
+                F.lit(f"event time before {settings.min_event_date.isoformat()}"),
+            )
+            .otherwise(F.col("reason")),
         )
-        .when(
-            readable & (F.col("event_ts") < F.lit(earliest)),
-            F.lit(f"event time before {settings.min_event_date.isoformat()}"),
-        )
-        .otherwise(F.col("reason")),
+        .drop("_ah")
     )
 
 
-def split_good_and_rejected(
-    parsed: DataFrame, arrival_date: dict[str, dt.date]
-) -> tuple[DataFrame, DataFrame]:
+def split_good_and_rejected(parsed: DataFrame, arrivals: DataFrame) -> tuple[DataFrame, DataFrame]:
     """``(ods_rows, rejected_rows)``: good rows get ``dt`` = event date (UTC); rejected rows get
-    ``dt`` = the object's arrival date (from its key)."""
+    ``dt`` = the object's arrival date (``arrivals``: ``etl_source_object, etl_arrival_date``,
+    from its key; joined by broadcast)."""
     good = parsed.where(F.col("reason").isNull()).withColumn("dt", F.to_date("event_ts"))
-    arrivals = F.create_map(*[F.lit(x) for kv in arrival_date.items() for x in kv])
-    rejected = parsed.where(F.col("reason").isNotNull()).withColumn(
-        "dt", arrivals[F.col("etl_source_object")]
-    )
+    dates = F.broadcast(arrivals.select("etl_source_object", F.col("etl_arrival_date").alias("dt")))
+    rejected = parsed.where(F.col("reason").isNotNull()).join(dates, "etl_source_object", "left")
     return good, rejected
 
 
@@ -328,12 +407,12 @@ def ingest(
         older,
         result.skipped_objects,
     )
-    manifest_rows = write_batch(spark, settings, new, stage)
+    batch = write_batch(spark, settings, new, stage)
     result.objects = len(new)
-    result.raw_records = sum(r[5] for r in manifest_rows)
-    result.ods_rows = sum(r[6] for r in manifest_rows)
-    result.rejected_rows = sum(r[7] for r in manifest_rows)
-    result.event_dates = sorted({d for r in manifest_rows for d in r[8]})
+    result.raw_records = batch.raw_records
+    result.ods_rows = batch.ods_rows
+    result.rejected_rows = batch.rejected_rows
+    result.event_dates = batch.event_dates
     if new:
         log.info(
             "ODS  %s %d objects: raw records %d = ODS %d + rejected %d (checked); "
@@ -349,9 +428,44 @@ def ingest(
     return result
 
 
+@dataclass(frozen=True)
+class BatchTotals:
+    """Totals of one written ingest batch (the per-object counts stay in the manifest table)."""
+
+    raw_records: int = 0
+    ods_rows: int = 0
+    rejected_rows: int = 0
+    event_dates: list[dt.date] = field(default_factory=list)
+
+
+def _objects_frame(
+    spark: SparkSession, new: list[tuple[str, int]], adapter_by_stream: dict[str, str | None]
+) -> DataFrame:
+    """The batch's objects as a small table: ``etl_source_object, stream, layout,
+    configured_schema, object_size_bytes, etl_arrival_hour, etl_arrival_date`` (from the keys)."""
+    rows = []
+    for uri, size in new:
+        info = parse_object_key(uri)
+        hour = f"{info.arrival_hour:%Y-%m-%d %H}:00:00"
+        rows.append((uri, info.stream, info.layout, adapter_by_stream.get(info.stream), size, hour))
+    schema = (
+        "etl_source_object string, stream string, layout string, configured_schema string, "
+        "object_size_bytes long, _hour string"
+    )
+    return spark.createDataFrame(rows, schema).select(
+        "etl_source_object",
+        "stream",
+        "layout",
+        "configured_schema",
+        "object_size_bytes",
+        F.to_timestamp("_hour").alias("etl_arrival_hour"),
+        F.to_date("_hour").alias("etl_arrival_date"),
+    )
+
+
 def write_batch(
     spark: SparkSession, settings: Settings, new: list[tuple[str, int]], stage: bool
-) -> list[tuple]:
+) -> BatchTotals:
     """Read and parse the ``new`` objects (``(uri, size)``) and write their batch: ODS rows,
     rejected rows, then (after reconciling them per object) one manifest row per object.
 
@@ -359,36 +473,44 @@ def write_batch(
     nothing is new); otherwise the rows go straight into the published tables with the MERGEs
     :func:`publish_ingest` uses (the batch is written once, not staged and copied).
 
+    The objects are read and parsed once: the parsed rows are cached (``MEMORY_AND_DISK``:
+    Spark's memory manager keeps what fits its storage memory and spills the rest to local
+    disk, so memory is bounded by configuration, not by the batch) for the per-object counts
+    and the two writes. Per-object results (counts, dates, apps) stay in Spark tables;
+    the driver receives only totals, the batch's event dates and at most 20 failing objects.
+
     Returns:
-        The manifest rows (tuples in :data:`~spark_jobs.common.schemas.INGEST_MANIFEST` order).
+        The batch's totals and event dates (the ODS ``dt`` values it added rows to).
 
     Raises:
         RuntimeError: an object's raw records != its ODS + rejected rows (read back); the
             manifest is then not written, so the next run ingests the object again.
     """
-    from spark_jobs.common.schemas import INGEST_MANIFEST, SCHEMAS
+    from pyspark import StorageLevel
+
+    from spark_jobs.common.schemas import SCHEMAS
 
     if not new:
         if stage:  # empty staging twins, so no older batch is validated or published
             for table in T.INGEST_BATCH:
                 empty = spark.createDataFrame([], SCHEMAS[table])
                 delta_io.overwrite_table(empty, settings, table, stage=True)
-        return []
-    infos = {uri: parse_object_key(uri) for uri, _ in new}
-    sizes = dict(new)
-    adapter_by_stream = {i.stream: settings.adapter_for(i.stream) for i in infos.values()}
+        return BatchTotals()
+    uris = [uri for uri, _ in new]
+    streams = {parse_object_key(uri).stream for uri in uris}
+    adapter_by_stream = {stream: settings.adapter_for(stream) for stream in streams}
     ingest_ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    objects = _objects_frame(spark, new, adapter_by_stream)
 
-    lines = read_raw_lines(spark, list(infos), adapter_by_stream).persist()
-    parsed = reject_implausible_times(
-        parse_records(lines, ingest_ts), {u: i.arrival_hour for u, i in infos.items()}, settings
-    ).persist()
-    good, rejected = split_good_and_rejected(parsed, {u: i.arrival_date for u, i in infos.items()})
-    per_object = {
-        r["etl_source_object"]: r
-        for r in parsed.groupBy("etl_source_object")
+    lines = read_raw_lines(spark, uris, adapter_by_stream)
+    parsed = reject_implausible_times(parse_records(lines, ingest_ts), objects, settings).persist(
+        StorageLevel.MEMORY_AND_DISK
+    )
+    good, rejected = split_good_and_rejected(parsed, objects)
+    per_object = (
+        parsed.groupBy("etl_source_object")
         .agg(
-            F.count("*").alias("raw_records"),
+            F.count("*").cast("long").alias("raw_records"),
             F.first("etl_source_schema", ignorenulls=True).alias("schema"),
             F.array_sort(
                 F.collect_set(F.when(F.col("reason").isNull(), F.to_date("event_ts")))
@@ -397,10 +519,12 @@ def write_batch(
                 "app_ids"
             ),
         )
-        .collect()
-    }
-    event_dates = sorted({d for r in per_object.values() for d in r["event_dates"]})
-    arrival_dates = sorted({i.arrival_date for i in infos.values()})
+        .persist()
+    )
+    event_dates = sorted(
+        r[0] for r in per_object.select(F.explode("event_dates")).distinct().collect()
+    )
+    arrival_dates = sorted({parse_object_key(uri).arrival_date for uri in uris})
     if stage:
         delta_io.overwrite_table(good, settings, T.ODS_EVENTS, stage=True)
         delta_io.overwrite_table(rejected, settings, T.ODS_REJECTED, stage=True)
@@ -408,44 +532,54 @@ def write_batch(
         keys = T.get_table(T.ODS_EVENTS).keys
         delta_io.insert_new_rows(good, settings, T.ODS_EVENTS, keys, event_dates)
         delta_io.insert_new_rows(rejected, settings, T.ODS_REJECTED, keys, arrival_dates)
-    lines.unpersist()
     parsed.unpersist()
-    counts = reconcile(spark, settings, list(infos), event_dates, staged=stage)
-    manifest_rows = []
-    bad = []
-    for uri, info in infos.items():
-        # an object without a single line (0 bytes, empty gzip member, blank lines) has no row
-        # in ``parsed``: it is recorded with 0 raw records
-        seen = per_object.get(uri)
-        raw = seen["raw_records"] if seen else 0
-        ods_rows, rejected_rows = counts.get(uri, (0, 0))
-        if raw != ods_rows + rejected_rows:
-            bad.append(f"{uri}: raw {raw} != ods {ods_rows} + rejected {rejected_rows}")
-        manifest_rows.append(
-            (
-                uri,
-                info.stream,
-                info.layout,
-                seen["schema"] if seen else adapter_by_stream.get(info.stream),
-                sizes[uri],
-                raw,
-                ods_rows,
-                rejected_rows,
-                seen["event_dates"] if seen else [],
-                seen["app_ids"] if seen else [],
-                ingest_ts,
-                info.arrival_date,
-            )
+    counts = reconcile_counts(spark, settings, objects, event_dates, staged=stage)
+    empty_dates = F.array().cast("array<date>")
+    manifest = (
+        objects.join(per_object, "etl_source_object", "left")
+        .join(counts, "etl_source_object", "left")
+        .select(
+            "etl_source_object",
+            "stream",
+            "layout",
+            # an object without a single line (0 bytes, empty gzip member, blank lines) has no
+            # per-object row: it is recorded with 0 raw records and its configured schema
+            F.coalesce("schema", "configured_schema").alias("etl_source_schema"),
+            "object_size_bytes",
+            F.coalesce("raw_records", F.lit(0)).cast("long").alias("raw_records"),
+            F.coalesce("ods_rows", F.lit(0)).cast("long").alias("ods_rows"),
+            F.coalesce("rejected_rows", F.lit(0)).cast("long").alias("rejected_rows"),
+            F.coalesce("event_dates", empty_dates).alias("event_dates"),
+            F.coalesce("app_ids", F.array().cast("array<string>")).alias("app_ids"),
+            F.lit(ingest_ts).cast("timestamp").alias("etl_ingest_ts"),
+            F.col("etl_arrival_date").alias("dt"),
         )
-    if bad:
-        raise RuntimeError("raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
-    manifest = spark.createDataFrame(manifest_rows, INGEST_MANIFEST)
-    if stage:
-        delta_io.overwrite_table(manifest, settings, T.INGEST_MANIFEST, stage=True)
-    else:
-        keys = T.get_table(T.INGEST_MANIFEST).keys
-        delta_io.insert_new_rows(manifest, settings, T.INGEST_MANIFEST, keys, arrival_dates)
-    return manifest_rows
+        .persist()
+    )
+    try:
+        mismatch = F.col("raw_records") != F.col("ods_rows") + F.col("rejected_rows")
+        bad = manifest.where(mismatch).limit(20).collect()
+        if bad:
+            raise RuntimeError(
+                "raw records != ODS + rejected for:\n"
+                + "\n".join(
+                    f"{r.etl_source_object}: raw {r.raw_records} != ods {r.ods_rows} + "
+                    f"rejected {r.rejected_rows}"
+                    for r in bad
+                )
+            )
+        totals = manifest.agg(
+            F.sum("raw_records"), F.sum("ods_rows"), F.sum("rejected_rows")
+        ).first()
+        if stage:
+            delta_io.overwrite_table(manifest, settings, T.INGEST_MANIFEST, stage=True)
+        else:
+            keys = T.get_table(T.INGEST_MANIFEST).keys
+            delta_io.insert_new_rows(manifest, settings, T.INGEST_MANIFEST, keys, arrival_dates)
+    finally:
+        manifest.unpersist()
+        per_object.unpersist()
+    return BatchTotals(int(totals[0]), int(totals[1]), int(totals[2]), event_dates)
 
 
 def publish_batch_table(
@@ -495,24 +629,84 @@ def publish_ingest(
     staged = delta_io.read_table(
         spark, settings, T.INGEST_MANIFEST, staged=True, version=versions.get(T.INGEST_MANIFEST)
     )
-    manifest = staged.select("etl_source_object", "raw_records", "event_dates").collect()
-    event_dates = sorted({d for r in manifest for d in r[2]})
-    counts = reconcile(spark, settings, [r[0] for r in manifest], event_dates)
-    bad = [
-        f"{r[0]}: raw {r[1]} != ods {counts[r[0]][0]} + rejected {counts[r[0]][1]}"
-        for r in manifest
-        if r[1] != sum(counts[r[0]])
-    ]
-    if bad:
-        raise RuntimeError("published raw records != ODS + rejected for:\n" + "\n".join(bad[:20]))
+    event_dates = sorted(r[0] for r in staged.select(F.explode("event_dates")).distinct().collect())
+    objects = staged.select("etl_source_object", F.col("dt").alias("etl_arrival_date"))
+    counts = reconcile_counts(spark, settings, objects, event_dates)
+    # the staged manifest has its own ods_rows / rejected_rows (what ingest counted)
+    recounted = counts.select(
+        "etl_source_object",
+        F.col("ods_rows").alias("ods"),
+        F.col("rejected_rows").alias("rejected"),
+    )
+    checked = staged.select("etl_source_object", "raw_records").join(
+        recounted, "etl_source_object", "left"
+    )
+    checked = checked.fillna(0, subset=["ods", "rejected"])
+    bad = checked.where(F.col("raw_records") != F.col("ods") + F.col("rejected")).limit(20)
+    bad_rows = bad.collect()
+    if bad_rows:
+        raise RuntimeError(
+            "published raw records != ODS + rejected for:\n"
+            + "\n".join(f"{r[0]}: raw {r[1]} != ods {r[2]} + rejected {r[3]}" for r in bad_rows)
+        )
+    objects_published = staged.count()
     publish_batch_table(spark, settings, T.INGEST_MANIFEST, versions.get(T.INGEST_MANIFEST))
     log.info(
         "ODS  published %d objects: %d ODS rows, %d rejected rows inserted",
-        len(manifest),
+        objects_published,
         published[T.ODS_EVENTS],
         published[T.ODS_REJECTED],
     )
-    return len(manifest)
+    return objects_published
+
+
+def reconcile_counts(
+    spark: SparkSession,
+    settings: Settings,
+    objects: DataFrame,
+    event_dates: list[dt.date],
+    staged: bool = False,
+) -> DataFrame:
+    """Count, per object, the rows in ODS and in the rejected table (read back from Delta: the
+    published tables, or with ``staged`` their staging twins).
+
+    Only the partitions the objects can be in are read: ODS ``dt`` in ``event_dates`` (the
+    objects' event dates), rejected ``dt`` = the objects' arrival dates (from their keys).
+
+    Args:
+        objects: ``etl_source_object, etl_arrival_date`` (one row per object; joined by
+            broadcast).
+
+    Returns:
+        ``etl_source_object, ods_rows, rejected_rows`` (LONG) for every object of ``objects``,
+        zeros included. A DataFrame: nothing per object is collected to the driver.
+    """
+    objs = F.broadcast(objects.select("etl_source_object").distinct())
+    arrival_dates = sorted(
+        r[0] for r in objects.select("etl_arrival_date").distinct().collect() if r[0] is not None
+    )
+    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS, staged)
+    ods = ods.where(F.col("dt").isin(sorted(set(event_dates)))) if event_dates else ods.limit(0)
+    rejected = delta_io.read_table(spark, settings, T.ODS_REJECTED, staged)
+    rejected = rejected.where(F.col("dt").isin(arrival_dates))
+
+    def per_object(table: DataFrame, name: str) -> DataFrame:
+        return (
+            table.select("etl_source_object")
+            .join(objs, "etl_source_object", "left_semi")
+            .groupBy("etl_source_object")
+            .agg(F.count("*").cast("long").alias(name))
+        )
+
+    return (
+        objs.join(per_object(ods, "ods_rows"), "etl_source_object", "left")
+        .join(per_object(rejected, "rejected_rows"), "etl_source_object", "left")
+        .select(
+            "etl_source_object",
+            F.coalesce("ods_rows", F.lit(0)).cast("long").alias("ods_rows"),
+            F.coalesce("rejected_rows", F.lit(0)).cast("long").alias("rejected_rows"),
+        )
+    )
 
 
 def reconcile(
@@ -522,29 +716,17 @@ def reconcile(
     event_dates: list[dt.date],
     staged: bool = False,
 ) -> dict[str, tuple[int, int]]:
-    """Count, per object, the rows in ODS and in the rejected table (read back from Delta: the
-    published tables, or with ``staged`` their staging twins).
-
-    Only the partitions the objects can be in are read: ODS ``dt`` in ``event_dates`` (the
-    objects' event dates), rejected ``dt`` = the objects' arrival dates (from their keys).
-
-    Returns:
-        ``{object: (ods_rows, rejected_rows)}`` (every object, zeros included).
-    """
-    result: dict[str, list[int]] = {o: [0, 0] for o in objects}
+    """:func:`reconcile_counts` for a list of objects, collected: ``{object: (ods_rows,
+    rejected_rows)}`` (every object, zeros included). For small checks and tests; the ingest
+    itself never collects per-object counts."""
     if not objects:
         return {}
-    objs = F.broadcast(spark.createDataFrame([(o,) for o in objects], "etl_source_object string"))
-    arrival_dates = sorted({parse_object_key(o).arrival_date for o in objects})
-    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS, staged)
-    ods = ods.where(F.col("dt").isin(sorted(set(event_dates)))) if event_dates else ods.limit(0)
-    rejected = delta_io.read_table(spark, settings, T.ODS_REJECTED, staged)
-    rejected = rejected.where(F.col("dt").isin(arrival_dates))
-    for index, table in enumerate((ods, rejected)):
-        counts = table.join(objs, "etl_source_object").groupBy("etl_source_object").count()
-        for row in counts.collect():
-            result[row[0]][index] = row[1]
-    return {k: (v[0], v[1]) for k, v in result.items()}
+    rows = [(o, f"{parse_object_key(o).arrival_date}") for o in objects]
+    frame = spark.createDataFrame(rows, "etl_source_object string, d string").select(
+        "etl_source_object", F.to_date("d").alias("etl_arrival_date")
+    )
+    counts = reconcile_counts(spark, settings, frame, event_dates, staged)
+    return {r[0]: (r[1], r[2]) for r in counts.collect()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,3 +39,20 @@ def test_the_session_jvm_really_has_the_configured_heap(spark):
     asked_mib = int(TEST_DRIVER_MEMORY.removesuffix("g")) * 1024
     # the JVM reports a little less than -Xmx (one survivor space is not counted)
     assert asked_mib * 0.85 < max_heap_mib <= asked_mib * 1.02
+
+
+def test_shuffle_partitions_are_four_per_core_at_least_eight_and_configurable(monkeypatch):
+    import subprocess
+
+    cores = int(subprocess.run(["nproc"], capture_output=True, text=True).stdout)  # coreutils
+    conf = spark_conf(load_settings())
+    assert conf["spark.sql.shuffle.partitions"] == str(max(8, 4 * cores))
+    assert conf["spark.default.parallelism"] == str(max(8, 4 * cores))
+    monkeypatch.setenv("LAKEHOUSE_SHUFFLE_PARTITIONS", "3")
+    assert spark_conf(load_settings())["spark.sql.shuffle.partitions"] == "3"
+
+
+def test_delta_writes_are_optimized_writes_of_128_mib_files():
+    conf = spark_conf(Settings(spark_master="local[2]"))
+    assert conf["spark.databricks.delta.optimizeWrite.enabled"] == "true"
+    assert conf["spark.databricks.delta.optimizeWrite.binSize"] == "128"

@@ -10,6 +10,7 @@ import pytest
 
 from spark_jobs.ods.ods_clickstream_events_di import (
     RAW_LINES,
+    object_arrivals,
     parse_records,
     reject_implausible_times,
 )
@@ -177,9 +178,9 @@ def test_event_times_that_cannot_be_right_are_rejected_with_their_reason(spark):
     ]
     rows = [(OBJ, "web", "canonical", n, line, None) for n, line in enumerate(lines, 1)]
     parsed = parse_records(spark.createDataFrame(rows, RAW_LINES), INGEST_TS)
-    checked = reject_implausible_times(
-        parsed, {OBJ: dt.datetime(2024, 1, 2, 3)}, Settings(max_clock_skew_sec=3600)
-    )
+    arrivals = object_arrivals(spark, [OBJ])
+    assert arrivals.first().etl_arrival_hour == dt.datetime(2024, 1, 2, 3)  # from the key
+    checked = reject_implausible_times(parsed, arrivals, Settings(max_clock_skew_sec=3600))
     reasons = {r.event_id: r.reason for r in checked.collect()}
     late = "event time later than its object's arrival hour + 3600 s clock skew"
     assert reasons == {
