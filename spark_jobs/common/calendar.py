@@ -9,17 +9,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 
-def app_first_event_dates(events: DataFrame) -> DataFrame:
-    """``app_id, first_dt``: each app's first event date (UTC) over ``events`` (``app_id, dt``)."""
-    return events.groupBy("app_id").agg(F.min("dt").alias("first_dt"))
-
-
 def app_day_spine(app_first_dates: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     """One row per ``(app_id, dt)`` for every day of ``[start, end]`` on or after the app's first
     event date.
 
     Args:
-        app_first_dates: ``app_id STRING, first_dt DATE`` (see :func:`app_first_event_dates`).
+        app_first_dates: ``app_id STRING, first_dt DATE``
+            (:func:`spark_jobs.common.first_seen.apps_first_event`).
 
     Returns:
         ``app_id STRING, dt DATE``.

@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 
 from spark_jobs.common.schemas import SCHEMAS, conform
 from spark_jobs.settings import Settings
-from spark_jobs.tables import get_table
+from spark_jobs.tables import DWD_EVENTS, get_table
 
 log = logging.getLogger("lakehouse")
 
@@ -138,7 +138,8 @@ def replace_partitions(
     ``df`` is conformed to the declared schema first. Partitions outside the range, and rows of
     other apps, are untouched; a partition in the range for which ``df`` has no rows ends up
     empty (for those apps). With ``stage=True`` the staging twin is written instead of the
-    published table.
+    published table. Publishing DWD events partitions also refreshes the first-seen state that
+    the DWS builds read (:func:`spark_jobs.common.first_seen.refresh_after_publish`).
 
     Returns:
         Rows written (from the Delta commit's metrics, no extra Spark action).
@@ -147,9 +148,16 @@ def replace_partitions(
         pyspark.errors.AnalysisException: a row of ``df`` lies outside the range
             (``DELTA_REPLACE_WHERE_MISMATCH``) or the schema differs from the table's.
     """
+    spark = df.sparkSession
     path = table_path(settings, table, staged=stage)
     predicate = f"dt >= DATE'{start.isoformat()}' AND dt <= DATE'{end.isoformat()}'"
     predicate += _apps_predicate(apps)
+    keeps_first_seen = table == DWD_EVENTS and not stage
+    before = (
+        table_version(spark, settings, table)
+        if keeps_first_seen and table_exists(spark, settings, table)
+        else None
+    )
     (
         conform(df, SCHEMAS[table])
         .write.format("delta")
@@ -158,9 +166,13 @@ def replace_partitions(
         .partitionBy("dt")
         .save(path)
     )
-    written = int(_last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
+    written = int(_last_commit_metrics(spark, path).get("numOutputRows", 0))
     where = "staging" if stage else "table"
     log.info("  wrote %s %-28s dt %s..%s rows=%d", where, table, start, end, written)
+    if keeps_first_seen:
+        from spark_jobs.common import first_seen
+
+        first_seen.refresh_after_publish(spark, settings, start, end, apps, before)
     return written
 
 

@@ -11,7 +11,8 @@ Definitions (UTC days):
 - ``mau``: distinct users with >= 1 event in ``[dt - 29, dt]``;
   rolling windows are true distinct counts over the window (each user-day is fanned out to the
   window ends it belongs to, then users are counted distinct), never sums of daily counts;
-- ``new_users``: users whose first event ever (in DWD) is on ``dt``;
+- ``new_users``: users whose first event ever (in DWD) is on ``dt``
+  (:mod:`spark_jobs.common.first_seen`);
 - ``dau_mau_ratio``: ``dau / mau`` ("stickiness"), null when ``mau = 0``.
 """
 
@@ -25,7 +26,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs import tables as T
 from spark_jobs.common import delta_io
-from spark_jobs.common.calendar import app_day_spine, app_first_event_dates
+from spark_jobs.common.calendar import app_day_spine
+from spark_jobs.common.first_seen import apps_first_event, read_first_seen, users_first_seen
 from spark_jobs.common.jobframe import run_job
 from spark_jobs.settings import Settings
 
@@ -34,13 +36,14 @@ MAU_DAYS = 30
 
 
 def aggregate_active_users(
-    events: DataFrame, history: DataFrame, start: dt.date, end: dt.date
+    events: DataFrame, first_seen: DataFrame, start: dt.date, end: dt.date
 ) -> DataFrame:
     """Compute the table's rows for ``[start, end]``.
 
     Args:
         events: DWD events (``app_id, user_id, dt``) covering at least ``[start - 29, end]``.
-        history: ``app_id, user_id, dt`` of all DWD events up to ``end`` (for first-ever dates).
+        first_seen: ``app_id, user_id, first_dt`` over all of DWD: users' first event dates and
+            (``user_id`` null) apps' first event dates (:mod:`spark_jobs.common.first_seen`).
 
     Returns:
         Columns of ``DWS_ACTIVE_USERS``, one row per spine day.
@@ -67,18 +70,14 @@ def aggregate_active_users(
     daily_events = (
         window_events.where(F.col("dt").between(start, end)).groupBy("app_id", "dt").count()
     ).withColumnRenamed("count", "events")
-    first_seen = (
-        history.where(F.col("user_id").isNotNull())
-        .groupBy("app_id", "user_id")
-        .agg(F.min("dt").alias("dt"))
-    )
     new_users = (
-        first_seen.where(F.col("dt").between(start, end))
-        .groupBy("app_id", "dt")
+        users_first_seen(first_seen)
+        .where(F.col("first_dt").between(start, end))
+        .groupBy("app_id", F.col("first_dt").alias("dt"))
         .count()
         .withColumnRenamed("count", "new_users")
     )
-    spine = app_day_spine(app_first_event_dates(history), start, end)
+    spine = app_day_spine(apps_first_event(first_seen), start, end)
     rows = (
         spine.join(daily_events, ["app_id", "dt"], "left")
         .join(rolling, ["app_id", "dt"], "left")
@@ -100,13 +99,15 @@ def build(
     apps: tuple[str, ...] | None = None,
 ) -> int:
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
-    returns rows written."""
-    history = (
-        delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps)
-        .where(F.col("dt") <= end)
-        .select("app_id", "user_id", "dt")
-    )
-    rows = aggregate_active_users(history, history, start, end)
+    returns rows written.
+
+    Reads DWD events of ``[start - 29, end]`` only, and the first-seen state: the cost of a day
+    does not grow with the history.
+    """
+    events = delta_io.read_partitions(
+        spark, settings, T.DWD_EVENTS, start - dt.timedelta(days=MAU_DAYS - 1), end, apps=apps
+    ).select("app_id", "user_id", "dt")
+    rows = aggregate_active_users(events, read_first_seen(spark, settings, apps), start, end)
     return delta_io.replace_partitions(
         rows, settings, T.DWS_ACTIVE_USERS, start, end, stage=stage, apps=apps
     )

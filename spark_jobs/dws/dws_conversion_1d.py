@@ -21,7 +21,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs import tables as T
 from spark_jobs.common import delta_io
-from spark_jobs.common.calendar import app_day_spine, app_first_event_dates
+from spark_jobs.common.calendar import app_day_spine
+from spark_jobs.common.first_seen import apps_first_event, read_first_seen
 from spark_jobs.common.jobframe import run_job
 from spark_jobs.settings import Settings
 
@@ -67,8 +68,8 @@ def build(
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
     returns rows written."""
     sessions = delta_io.read_partitions(spark, settings, T.DWD_SESSIONS, start, end, apps=apps)
-    events = delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps).where(F.col("dt") <= end)
-    spine = app_day_spine(app_first_event_dates(events.select("app_id", "dt")), start, end)
+    first_dates = apps_first_event(read_first_seen(spark, settings, apps))
+    spine = app_day_spine(first_dates, start, end)
     rows = aggregate_conversion(sessions, spine)
     return delta_io.replace_partitions(
         rows, settings, T.DWS_CONVERSION, start, end, stage=stage, apps=apps

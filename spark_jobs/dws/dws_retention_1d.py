@@ -36,7 +36,8 @@ from pyspark.sql import functions as F
 
 from spark_jobs import tables as T
 from spark_jobs.common import delta_io
-from spark_jobs.common.calendar import app_day_spine, app_first_event_dates
+from spark_jobs.common.calendar import app_day_spine
+from spark_jobs.common.first_seen import apps_first_event, read_first_seen, users_first_seen
 from spark_jobs.common.jobframe import run_job
 from spark_jobs.settings import Settings
 
@@ -45,7 +46,7 @@ MAX_DAY_N = 30
 
 
 def aggregate_retention(
-    events: DataFrame, history: DataFrame, start: dt.date, end: dt.date
+    events: DataFrame, first_seen: DataFrame, start: dt.date, end: dt.date
 ) -> DataFrame:
     """Compute the table's cells whose activity date ``dt`` is in ``[start, end]``.
 
@@ -53,8 +54,8 @@ def aggregate_retention(
         events: DWD events (``app_id STRING, user_id STRING, dt DATE``) covering at least
             ``[start, end]`` (the activity days); anonymous events (null ``user_id``) count for
             nobody.
-        history: ``app_id, user_id, dt`` of all DWD events up to ``end`` (first-seen dates and the
-            app's first event date).
+        first_seen: ``app_id, user_id, first_dt`` over all of DWD: users' first event dates
+            and (``user_id`` null) apps' first event dates (:mod:`spark_jobs.common.first_seen`).
         start, end: activity dates (UTC), inclusive.
 
     Returns:
@@ -62,13 +63,12 @@ def aggregate_retention(
         per cohort ``D - n`` (``n`` in ``0..MAX_DAY_N``) on or after the app's first event date.
     """
     oldest_cohort = start - dt.timedelta(days=MAX_DAY_N)
-    first_seen = (
-        history.where(F.col("user_id").isNotNull())
-        .groupBy("app_id", "user_id")
-        .agg(F.min("dt").alias("cohort_dt"))
+    cohort_of = (
+        users_first_seen(first_seen)
+        .select("app_id", "user_id", F.col("first_dt").alias("cohort_dt"))
         .where(F.col("cohort_dt").between(oldest_cohort, end))
     )
-    cohorts = first_seen.groupBy("app_id", "cohort_dt").agg(
+    cohorts = cohort_of.groupBy("app_id", "cohort_dt").agg(
         F.count("*").cast("long").alias("cohort_users")
     )
     user_days = (
@@ -78,12 +78,12 @@ def aggregate_retention(
     )
     # a user-day is one retained user of the user's cohort on that day (user-days are distinct)
     retained = (
-        user_days.join(first_seen, ["app_id", "user_id"])
+        user_days.join(cohort_of, ["app_id", "user_id"])
         .where(F.datediff("dt", "cohort_dt") <= MAX_DAY_N)
         .groupBy("app_id", "cohort_dt", "dt")
         .agg(F.count("*").cast("long").alias("retained_users"))
     )
-    app_first = app_first_event_dates(history)
+    app_first = apps_first_event(first_seen)
     cells = (
         app_day_spine(app_first, start, end)
         .join(app_first, "app_id")
@@ -123,17 +123,16 @@ def build(
     """Rewrite ``dt`` in ``[start, end]`` (table or staging twin) for ``apps`` (None: all);
     returns rows written.
 
-    Reads every DWD event of the apps up to ``end`` (first-seen dates need the whole history).
+    Reads DWD events of ``[start, end]`` only, and the first-seen state
+    (:mod:`spark_jobs.common.first_seen`): the cost of a day does not grow with the history.
 
     Raises:
         pyspark.errors.AnalysisException: the written schema differs from the table's.
     """
-    history = (
-        delta_io.read_table(spark, settings, T.DWD_EVENTS, apps=apps)
-        .where(F.col("dt") <= end)
-        .select("app_id", "user_id", "dt")
+    events = delta_io.read_partitions(spark, settings, T.DWD_EVENTS, start, end, apps=apps).select(
+        "app_id", "user_id", "dt"
     )
-    rows = aggregate_retention(history, history, start, end)
+    rows = aggregate_retention(events, read_first_seen(spark, settings, apps), start, end)
     return delta_io.replace_partitions(
         rows, settings, T.DWS_RETENTION, start, end, stage=stage, apps=apps
     )

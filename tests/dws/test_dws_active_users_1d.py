@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from spark_jobs.common.first_seen import compute_first_seen
 from spark_jobs.dws.dws_active_users_1d import aggregate_active_users
 
 pytestmark = pytest.mark.spark
@@ -25,7 +26,9 @@ def test_rolling_windows_count_distinct_users_not_sums(spark):
     ev = _events(spark, rows)
     got = {
         r.dt: (r.events, r.dau, r.wau, r.mau, r.new_users, r.dau_mau_ratio)
-        for r in aggregate_active_users(ev, ev, D(2024, 1, 1), D(2024, 1, 10)).collect()
+        for r in aggregate_active_users(
+            ev, compute_first_seen(ev), D(2024, 1, 1), D(2024, 1, 10)
+        ).collect()
     }
     # by hand (wau window [dt-6, dt], mau [dt-29, dt])
     assert got[D(2024, 1, 1)] == (2, 2, 2, 2, 2, 1.0)
@@ -41,7 +44,9 @@ def test_wau_window_edge_and_mau_window_edge(spark):
     ev = _events(spark, [("a", "u1", D(2024, 1, 1))])
     got = {
         r.dt: (r.wau, r.mau)
-        for r in aggregate_active_users(ev, ev, D(2024, 1, 7), D(2024, 1, 31)).collect()
+        for r in aggregate_active_users(
+            ev, compute_first_seen(ev), D(2024, 1, 7), D(2024, 1, 31)
+        ).collect()
     }
     assert got[D(2024, 1, 7)] == (1, 1)  # dt-6 = Jan 1: inside
     assert got[D(2024, 1, 8)] == (0, 1)  # dt-6 = Jan 2: outside
@@ -61,7 +66,9 @@ def test_new_users_use_the_first_event_ever_and_spine_starts_at_the_app_first_da
     )
     got = {
         (r.app_id, r.dt): (r.dau, r.new_users, r.mau, r.dau_mau_ratio)
-        for r in aggregate_active_users(history, history, D(2024, 1, 1), D(2024, 1, 3)).collect()
+        for r in aggregate_active_users(
+            history, compute_first_seen(history), D(2024, 1, 1), D(2024, 1, 3)
+        ).collect()
     }
     assert got[("a", D(2024, 1, 2))] == (2, 1, 2, 1.0)  # u1 is not new
     assert got[("a", D(2024, 1, 1))] == (0, 0, 1, 0.0)  # u1 from Dec 5 is inside [Dec 3, Jan 1]
@@ -71,5 +78,7 @@ def test_new_users_use_the_first_event_ever_and_spine_starts_at_the_app_first_da
 
 def test_ratio_is_null_when_mau_is_zero(spark):
     history = _events(spark, [("a", None, D(2024, 1, 1))])
-    row = aggregate_active_users(history, history, D(2024, 1, 1), D(2024, 1, 1)).first()
+    row = aggregate_active_users(
+        history, compute_first_seen(history), D(2024, 1, 1), D(2024, 1, 1)
+    ).first()
     assert (row.events, row.dau, row.mau, row.dau_mau_ratio) == (1, 0, 0, None)

@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import pytest
 
+from spark_jobs.common.first_seen import compute_first_seen
 from spark_jobs.dws.dws_retention_1d import MAX_DAY_N, aggregate_retention
 from tests import reference
 from tests.conftest import DATA_DIR
@@ -23,7 +24,7 @@ def _events(spark, rows):
 def _cells(spark, rows, start, end) -> dict[tuple, tuple]:
     """``{(app_id, cohort_dt, day_n): (activity_dt, cohort_users, retained, rate, dt)}``."""
     ev = _events(spark, rows)
-    got = aggregate_retention(ev, ev, start, end).collect()
+    got = aggregate_retention(ev, compute_first_seen(ev), start, end).collect()
     cells = {
         (r.app_id, r.cohort_dt, r.day_n): (
             r.activity_dt,
