@@ -3,7 +3,7 @@
 # pytest-xdist workers for `make test`: 0 = one process (what CI runs); `auto` = one per core
 TEST_WORKERS ?= 0
 
-.PHONY: setup demo test lint bench bench-stream bench-scale airflow-up airflow-down clean
+.PHONY: setup demo test lint test-slow bench bench-stream bench-scale airflow-up airflow-down clean
 
 setup:
 	./scripts/setup.sh
@@ -14,6 +14,10 @@ demo: setup
 test: setup
 	.venv/bin/ruff check spark_jobs dags tests bench
 	.venv/bin/python -m pytest -q -n $(TEST_WORKERS)
+
+# the long real-data checks (45 days of Online Retail run day by day against one range run)
+test-slow: setup
+	.venv/bin/python -m pytest -q -m slow
 
 lint: setup
 	.venv/bin/ruff check spark_jobs dags tests bench
