@@ -2,10 +2,12 @@
 
 Schedule: Sundays 03:00 UTC (a cron *trigger* timetable: the run has no data interval of its own),
 after the daily run of Saturday has finished. One ``maintain__<table>`` task per registry table
-runs ``spark_jobs/maintenance.py``:
+runs ``spark_jobs/maintenance.py``, for the batch tables and the streaming job's ``rt`` tables:
 
 - OPTIMIZE of the partitions a daily run can still rewrite (``dt`` from the run date minus the
   late-data lookback and one more week), Z-ORDER BY ``(app_id, user_id)`` for the DWD tables;
+  the ``rt`` tables (not partitioned, one small file per micro-batch) are compacted whole, next
+  to the running stream (its appends do not conflict with compaction);
 - VACUUM of the table and of its staging twin with a retention of ``LAKEHOUSE_VACUUM_RETAIN_HOURS``
   (default 168 h = 7 days; the job refuses less).
 
@@ -41,7 +43,7 @@ with DAG(
     tags=["clickstream", "lakehouse", "maintenance"],
     doc_md=__doc__,
 ) as dag:
-    for table in T.TABLES:
+    for table in T.ALL_TABLES:
         wiring.spark_job(
             f"maintain__{table.name}",
             wiring.MAINTENANCE_JOB,

@@ -6,7 +6,9 @@ Run weekly by the ``clickstream_maintenance`` DAG::
 
 - OPTIMIZE compacts the small files that daily ``replaceWhere`` rewrites and MERGE inserts leave
   in each ``dt`` partition (``--since D`` limits it to ``dt >= D``: older partitions are no longer
-  rewritten, so they stay compacted). Contents do not change.
+  rewritten, so they stay compacted). Contents do not change. The real-time (``rt``) tables are
+  not partitioned and get one small file per streaming micro-batch: they are compacted whole
+  (``--since`` does not apply to them); compaction does not conflict with the stream's appends.
 - Z-ORDER (inside each partition) only where queries filter on columns other than ``dt``: the DWD
   tables, read per user for journeys, sessions and ad-hoc lookups, are Z-ordered by
   ``(app_id, user_id)`` so a user's rows sit in few files and Delta's data skipping prunes the
@@ -58,7 +60,8 @@ def optimize_table(spark, path: str, table: str, since: dt.date | None = None) -
     """OPTIMIZE the Delta table at ``path`` (Z-ORDER by :data:`ZORDER_COLUMNS` when listed).
 
     Args:
-        since: only partitions with ``dt >= since``; None = every partition.
+        since: only partitions with ``dt >= since``; None = every partition. Ignored for a table
+            without a partition column (the ``rt`` tables): the whole table is compacted.
 
     Returns:
         ``(files_removed, files_added)``.
@@ -66,7 +69,7 @@ def optimize_table(spark, path: str, table: str, since: dt.date | None = None) -
     from delta.tables import DeltaTable
 
     builder = DeltaTable.forPath(spark, path).optimize()
-    if since is not None:
+    if since is not None and T.get_table(table).partition_column is not None:
         builder = builder.where(f"dt >= DATE'{since.isoformat()}'")
     columns = ZORDER_COLUMNS.get(table)
     metrics = (
@@ -144,9 +147,11 @@ def maintain_table(
 def build_parser() -> argparse.ArgumentParser:
     """Arguments of ``spark-submit spark_jobs/maintenance.py``."""
     parser = argparse.ArgumentParser(prog="maintenance.py", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", required=True, choices=[t.name for t in T.TABLES])
+    parser.add_argument("--table", required=True, choices=[t.name for t in T.ALL_TABLES])
     parser.add_argument(
-        "--since", type=parse_date, help="optimize only partitions with dt >= this date"
+        "--since",
+        type=parse_date,
+        help="optimize only partitions with dt >= this date (rt tables: compacted whole)",
     )
     parser.add_argument(
         "--retain-hours",

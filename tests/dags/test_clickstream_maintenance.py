@@ -25,7 +25,7 @@ def test_one_weekly_maintenance_task_per_table(dag):
 
     assert isinstance(dag.timetable, CronTriggerTimetable)
     assert (dag.timetable.expression, str(dag.timetable.timezone)) == ("0 3 * * 0", "UTC")
-    assert {t.task_id for t in dag.tasks} == {f"maintain__{t.name}" for t in T.TABLES}
+    assert {t.task_id for t in dag.tasks} == {f"maintain__{t.name}" for t in T.ALL_TABLES}
     job = str(PROJECT_DIR / "spark_jobs" / "maintenance.py")
     assert {t.application for t in dag.tasks} == {job}
 
@@ -95,6 +95,29 @@ def test_tables_not_listed_for_zorder_are_only_compacted(spark, settings):
     assert (result.files_removed, result.files_added) == (files_before, 1)
     optimize = DeltaTable.forPath(spark, path).history().where("operation = 'OPTIMIZE'").first()
     assert json.loads(optimize["operationParameters"]["zOrderBy"]) == []
+
+
+@pytest.mark.spark
+def test_an_rt_table_is_compacted_whole_whatever_since_says(spark, settings):
+    from delta.tables import DeltaTable
+
+    from spark_jobs.common.delta_io import table_path
+    from spark_jobs.maintenance import maintain_table
+
+    path = table_path(settings, T.RT_TRADE_ORDERS_1M)
+    minute = 60_000
+    for batch in range(3):  # three micro-batches = three files, no partitions
+        row = [(batch * minute, (batch + 1) * minute, batch + 1, 10 * (batch + 1))]
+        schema = "windowBeginTime long, windowEndTime long, count_tno long, sum_tnum long"
+        spark.createDataFrame(row, schema).write.format("delta").mode("append").save(path)
+    before = sorted(spark.read.format("delta").load(path).toJSON().collect())
+
+    # a --since far after every row: still compacted (there is no dt to select on)
+    result = maintain_table(spark, settings, T.RT_TRADE_ORDERS_1M, since=dt.date(2030, 1, 1))
+
+    assert (result.files_removed, result.files_added) == (3, 1)
+    assert DeltaTable.forPath(spark, path).detail().first()["numFiles"] == 1
+    assert sorted(spark.read.format("delta").load(path).toJSON().collect()) == before
 
 
 @pytest.mark.spark
