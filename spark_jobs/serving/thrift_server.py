@@ -6,7 +6,8 @@ user name, no password) or from Python with impyla. The server is pyspark's own
 lakehouse's Spark configuration (Delta, UTC, the S3 endpoint). It binds 127.0.0.1 only and keeps
 its Hive metastore (Derby) and warehouse under :attr:`Settings.serving_dir`.
 
-:func:`register` makes what Athena serves on AWS: every registry table whose Delta log exists as
+:func:`register` makes what Athena serves on AWS: every registry table (the streaming job's
+``rt_*`` tables included) whose Delta log exists as
 ``CREATE TABLE ... USING DELTA LOCATION`` (columns and partitions come from the Delta log, as in
 Athena) and every ``rpt_*`` view, transpiled by sqlglot from ``sql/athena/views`` to Spark SQL:
 one source of truth per view. Delta reads the latest log version on every query, so a new day is
@@ -212,7 +213,7 @@ def register(settings: Settings) -> dict[str, list[str]]:
     cur.execute(f"CREATE DATABASE IF NOT EXISTS {db}")
     cur.execute(f"USE {db}")
     tables = []
-    for table in T.TABLES:
+    for table in T.ALL_TABLES:
         location = table_path(settings, table.name)
         if not _delta_log_exists(location):
             continue

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from spark_jobs import tables as T
 from spark_jobs.landing.replay import replay
 from spark_jobs.pipeline import run_pipeline
 from spark_jobs.serving import bi_publish, thrift_server, warehouse
@@ -66,12 +67,33 @@ def bi_lake(spark, serving_state, tmp_path_factory) -> BiLake:
         first = start or summary.first_event_date
         run_pipeline(spark, settings, landing, first, summary.last_arrival_date)
         ranges[dataset] = (first, summary.last_arrival_date)
+    _stream_minutes(spark, settings)
     warehouse.start(settings)
     for first, last in ranges.values():
         bi_publish.publish_days(spark, settings, first, last)
     yield BiLake(settings, ranges)
     assert warehouse.stop(settings) is True
     assert warehouse.status(settings) is None
+
+
+#: what the streaming job appended to rt_trade_orders_1m in this lake: two micro-batches of
+#: (window begin, window end, orders, quantity), epoch ms
+RT_MINUTES = [
+    [(1_700_000_040_000, 1_700_000_100_000, 3, 7)],
+    [(1_700_000_100_000, 1_700_000_160_000, 1, 2)],
+]
+
+
+def _stream_minutes(spark, settings) -> None:
+    """Append :data:`RT_MINUTES` to ``rt_trade_orders_1m``, one commit per micro-batch, with
+    the streaming job's own idempotent append."""
+    from spark_jobs.common.delta_io import append_once, table_path
+    from spark_jobs.common.schemas import SCHEMAS
+
+    schema = SCHEMAS[T.RT_TRADE_ORDERS_1M]
+    for batch_id, rows in enumerate(RT_MINUTES):
+        frame = spark.createDataFrame(rows, schema)
+        append_once(frame, table_path(settings, T.RT_TRADE_ORDERS_1M), "bi-lake", batch_id)
 
 
 @pytest.fixture(scope="session")

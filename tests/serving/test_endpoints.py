@@ -24,7 +24,7 @@ from spark_jobs.common import delta_io
 from spark_jobs.serving import bi_publish, thrift_server, warehouse
 from tests import reference
 from tests.conftest import DATA_DIR
-from tests.serving.conftest import OR_END, OR_START
+from tests.serving.conftest import OR_END, OR_START, RT_MINUTES
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
@@ -60,6 +60,17 @@ def test_hiveserver2_lists_every_table_and_view_and_runs_each_view(bi_lake, thri
     assert {t.name for t in T.TABLES} | set(VIEWS) <= names
     for view in VIEWS:
         assert _thrift_rows(bi_lake.settings, f"SELECT * FROM {view} LIMIT 5"), view
+
+
+def test_hiveserver2_serves_the_streaming_jobs_rt_tables(bi_lake, thrift):
+    names = {r[1] for r in _thrift_rows(bi_lake.settings, "SHOW TABLES")}
+    assert T.RT_TRADE_ORDERS_1M in names
+    got = _thrift_rows(
+        bi_lake.settings,
+        "SELECT windowBeginTime, windowEndTime, count_tno, sum_tnum "
+        f"FROM {T.RT_TRADE_ORDERS_1M} ORDER BY windowBeginTime",
+    )
+    assert got == [row for batch in RT_MINUTES for row in batch]
 
 
 def test_postgresql_lists_the_marts_and_views_and_runs_each_view(bi_lake):
