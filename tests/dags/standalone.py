@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -17,14 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from spark_jobs.settings import PROJECT_DIR
+from tests.ports import free_port
 
 RUN_TIMEOUT_SEC = 60 * 60
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Api:

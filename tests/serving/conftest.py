@@ -24,7 +24,7 @@ from spark_jobs.pipeline import run_pipeline
 from spark_jobs.serving import bi_publish, thrift_server, warehouse
 from spark_jobs.settings import Settings
 from tests.conftest import DATA_DIR, TEST_DRIVER_MEMORY
-from tests.dags.standalone import free_port
+from tests.ports import free_port
 
 OR_START, OR_END = dt.date(2010, 12, 1), dt.date(2010, 12, 8)
 

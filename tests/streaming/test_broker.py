@@ -8,7 +8,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.streaming.conftest import broker_env, free_port, run_cli
+from tests.ports import free_port
+from tests.streaming.conftest import broker_env, run_cli
 
 
 def _alive(pid: int) -> bool:
