@@ -1,7 +1,7 @@
 # The README's commands. `make demo` sets everything up and runs the main job; `make test` runs
 # the tests (also what CI runs).
-# pytest-xdist workers for `make test`: 0 = one process (what CI runs); `auto` = one per core
-TEST_WORKERS ?= 0
+# pytest-xdist workers for `make test`: `auto` = one per core, at most 4 (what CI runs); 0 = one process
+TEST_WORKERS ?= auto
 
 .PHONY: setup demo test lint test-slow bench bench-stream bench-scale airflow-up airflow-down clean
 
