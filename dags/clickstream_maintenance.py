@@ -8,6 +8,8 @@ runs ``spark_jobs/maintenance.py``, for the batch tables and the streaming job's
   late-data lookback and one more week), Z-ORDER BY ``(app_id, user_id)`` for the DWD tables;
   the ``rt`` tables (not partitioned, one small file per micro-batch) are compacted whole, next
   to the running stream (its appends do not conflict with compaction);
+- for the ``rt`` tables, first the retention: rows more than ``LAKEHOUSE_RT_RETENTION_DAYS``
+  (default 30) of event time before the table's newest row are deleted;
 - VACUUM of the table and of its staging twin with a retention of ``LAKEHOUSE_VACUUM_RETAIN_HOURS``
   (default 168 h = 7 days; the job refuses less).
 

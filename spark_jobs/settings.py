@@ -161,6 +161,8 @@ class Settings:
     session_lookback_days: int = 3
     late_data_lookback_days: int = 30
     arrival_lookback_days: int = 2
+    # days of event time the rt tables keep before their newest row (0 = keep every row)
+    rt_retention_days: int = 30
     max_clock_skew_sec: int = 3600
     min_event_date: dt.date = dt.date(2000, 1, 1)
     # landing stream/topic name -> adapter name; "*" is the default for unnamed streams
@@ -273,6 +275,7 @@ def load_settings() -> Settings:
         session_lookback_days=int(_env("LAKEHOUSE_SESSION_LOOKBACK_DAYS", "3")),
         late_data_lookback_days=int(_env("LAKEHOUSE_LATE_DATA_LOOKBACK_DAYS", "30")),
         arrival_lookback_days=int(_env("LAKEHOUSE_ARRIVAL_LOOKBACK_DAYS", "2")),
+        rt_retention_days=int(_env("LAKEHOUSE_RT_RETENTION_DAYS", "30")),
         max_clock_skew_sec=int(_env("LAKEHOUSE_MAX_CLOCK_SKEW", "3600")),
         min_event_date=dt.date.fromisoformat(_env("LAKEHOUSE_MIN_EVENT_DATE", "2000-01-01")),
         source_adapters=adapters,

@@ -193,8 +193,9 @@ def rebuild(spark: SparkSession, settings: Settings) -> int:
     rows.select(*SCHEMA.fieldNames()).write.format("delta").mode("overwrite").save(
         state_path(settings)
     )
+    metrics = DeltaTable.forPath(spark, state_path(settings)).history(1).first()
+    written = int(metrics["operationMetrics"]["numOutputRows"])  # the overwrite's own count
     _record_version(spark, settings, version)
-    written = spark.read.format("delta").load(state_path(settings)).count()
     log.info("  first-seen state rebuilt from %s v%d: %d rows", T.DWD_EVENTS, version, written)
     return written
 
@@ -218,24 +219,17 @@ def refresh_after_publish(
     from spark_jobs.common import delta_io
 
     state_version = _state_dwd_version(spark, settings)
-    consistent = (
-        state_version is not None
-        and before_version is not None
-        and state_version <= before_version
-        and all(
-            operation in _COMPACTIONS
-            for version, operation in _history(
-                spark, delta_io.table_path(settings, T.DWD_EVENTS), state_version
-            )
-            if version <= before_version
-        )
-    )
-    version = delta_io.table_version(spark, settings, T.DWD_EVENTS)
+    dwd_path = delta_io.table_path(settings, T.DWD_EVENTS)
+    if state_version is None or before_version is None or state_version > before_version:
+        rebuild(spark, settings)  # no state yet, or it does not say what it reflects
+        return
+    later = _history(spark, dwd_path, state_version)  # one read of the log: newest first
+    version = later[0][0] if later else state_version
+    consistent = all(operation in _COMPACTIONS for v, operation in later if v <= before_version)
     if not consistent or version != before_version + 1:
         # the state was behind, or another writer committed to DWD next to this publish
         rebuild(spark, settings)
         return
-    dwd_path = delta_io.table_path(settings, T.DWD_EVENTS)
     dwd = delta_io.only_apps(
         spark.read.format("delta").option("versionAsOf", version).load(dwd_path), apps
     ).select("app_id", "user_id", "dt")

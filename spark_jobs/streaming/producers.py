@@ -427,6 +427,34 @@ def keyed_producer(bootstrap: str, client_id: str, **overrides: object):
     )
 
 
+def send_keyed(producer, topic: str, value: bytes, key: bytes | None, on_delivery) -> None:
+    """Hand one record to ``producer`` (a confluent-kafka ``Producer``), serving delivery reports
+    while its local queue is full (``BufferError``) instead of failing."""
+    while True:
+        try:
+            producer.produce(topic, value, key, on_delivery=on_delivery)
+            break
+        except BufferError:  # local queue full: let deliveries drain
+            producer.poll(0.1)
+    producer.poll(0)
+
+
+def flush_delivered(producer, tag: str, topic: str, sent: int, delivered: int, errors: list[str]):
+    """Wait until every record handed to ``producer`` is delivered or failed (logging the
+    outstanding count every 5 s under ``tag``), then check that ``delivered`` equals ``sent``.
+
+    Raises:
+        RuntimeError: a delivery failed (the first error is given), or reports are missing.
+    """
+    while producer.flush(5.0) > 0:
+        log.info("%s %s: waiting for %d deliveries", tag, topic, len(producer))
+    if errors or delivered != sent:
+        raise RuntimeError(
+            f"{len(errors)} of {sent} records to {topic} failed; first error: "
+            f"{errors[0] if errors else 'missing delivery reports'}"
+        )
+
+
 def produce(
     topic: str,
     schema: str,
@@ -491,15 +519,7 @@ def produce(
     try:
         for key, record in islice(records, events):
             value = json.dumps(record, separators=(",", ":")).encode()
-            while True:
-                try:
-                    producer.produce(
-                        topic, value, key.encode(), on_delivery=partial(delivered, record)
-                    )
-                    break
-                except BufferError:  # local queue full: let deliveries drain
-                    producer.poll(0.1)
-            producer.poll(0)
+            send_keyed(producer, topic, value, key.encode(), partial(delivered, record))
             sent += 1
             if summary.first_event_ms is None:
                 summary.first_event_ms = record[time_field]
@@ -517,16 +537,10 @@ def produce(
                     sent / (now - started),
                 )
                 last_report = now
-        while producer.flush(5.0) > 0:
-            log.info("PRODUCE %s: waiting for %d deliveries", topic, len(producer))
+        flush_delivered(producer, "PRODUCE", topic, sent, summary.delivered, errors)
     finally:
         if sink is not None:
             sink.close()
     summary.seconds = time.monotonic() - started
-    if errors or summary.delivered != sent:
-        raise RuntimeError(
-            f"{len(errors)} of {sent} records to {topic} failed; first error: "
-            f"{errors[0] if errors else 'missing delivery reports'}"
-        )
     log.info("PRODUCE %s", summary.describe())
     return summary

@@ -211,7 +211,12 @@ def replay_to_kafka(
     """
     from spark_jobs.landing.replay import dataset_events, source_files
     from spark_jobs.settings import load_settings
-    from spark_jobs.streaming.producers import ensure_topic, keyed_producer
+    from spark_jobs.streaming.producers import (
+        ensure_topic,
+        flush_delivered,
+        keyed_producer,
+        send_keyed,
+    )
 
     bootstrap, topic = parse_kafka_uri(to)
     if speedup is not None and speedup <= 0:
@@ -251,15 +256,9 @@ def replay_to_kafka(
                 summary.max_lag_sec = max(summary.max_lag_sec, now - due)
         user = json.loads(key_json)
         key = None if user is None else str(user).encode()
-        while True:
-            try:
-                producer.produce(topic, value.encode(), key, on_delivery=delivered)
-                break
-            except BufferError:  # the local queue is full: let deliveries drain
-                producer.poll(0.1)
+        send_keyed(producer, topic, value.encode(), key, delivered)
         if first_wall is None:
             first_wall = time.monotonic()  # the pacing's origin: the first record's send
-        producer.poll(0)
         sent += 1
         summary.without_key += key is None
         summary.first_event_ts = summary.first_event_ts or event_ts
@@ -272,13 +271,7 @@ def replay_to_kafka(
                 "REPLAY %s -> %s: sent %d, delivered %d, %.0f ev/s, event time %s",
                 dataset, topic, sent, summary.records, sent / (last_report - began), event_ts,
             )  # fmt: skip
-    while producer.flush(5.0) > 0:
-        log.info("REPLAY %s: waiting for %d deliveries", topic, len(producer))
+    flush_delivered(producer, "REPLAY", topic, sent, summary.records, errors)
     summary.seconds = time.monotonic() - began
-    if errors or summary.records != sent:
-        raise RuntimeError(
-            f"{len(errors)} of {sent} records to {topic} failed; first error: "
-            f"{errors[0] if errors else 'missing delivery reports'}"
-        )
     log.info("REPLAY %s", summary.describe())
     return summary

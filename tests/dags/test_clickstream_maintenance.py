@@ -121,6 +121,47 @@ def test_an_rt_table_is_compacted_whole_whatever_since_says(spark, settings):
 
 
 @pytest.mark.spark
+def test_rt_rows_older_than_the_retention_before_the_newest_row_are_expired(spark, settings):
+    from spark_jobs.common.delta_io import table_path
+    from spark_jobs.maintenance import expire_rt_rows, maintain_table
+
+    path = table_path(settings, T.RT_ERROR_EVENTS)
+    day = 86_400_000
+    newest = 1_700_000_000_000  # 2023-11-14T22:13:20Z
+    # by hand, 30 days before the newest row: day -31 and the ms before day -30 go, the rest stay
+    ages = {"e1": 31 * day, "e2": 30 * day + 1, "e3": 30 * day, "e4": 3 * day, "e5": 0}
+    rows = [
+        (event_id, "pay", "u1", None, None, "[ERROR] x", newest - age, "behaviour", 0, n)
+        for n, (event_id, age) in enumerate(ages.items())
+    ]
+    schema = (
+        "eventId string, action string, userId string, objectId string, bizId string, "
+        "errorMsg string, createdAt long, etl_topic string, etl_partition int, etl_offset long"
+    )
+    for row in rows:  # one micro-batch each
+        spark.createDataFrame([row], schema).write.format("delta").mode("append").save(path)
+
+    def kept() -> list[str]:
+        return sorted(
+            r[0] for r in spark.read.format("delta").load(path).select("eventId").collect()
+        )
+
+    assert maintain_table(spark, settings, T.RT_ERROR_EVENTS, rt_retention_days=0).rows_expired == 0
+    assert kept() == ["e1", "e2", "e3", "e4", "e5"]
+
+    result = maintain_table(spark, settings, T.RT_ERROR_EVENTS, rt_retention_days=30)
+    assert result.rows_expired == 2
+    assert kept() == ["e3", "e4", "e5"]
+    assert (result.files_removed, result.files_added) == (3, 1)  # the three left, compacted
+
+    again = maintain_table(spark, settings, T.RT_ERROR_EVENTS, rt_retention_days=30)
+    assert again.rows_expired == 0  # measured from the newest row: a rerun expires nothing more
+    assert kept() == ["e3", "e4", "e5"]
+    with pytest.raises(ValueError, match="not a real-time table"):
+        expire_rt_rows(spark, table_path(settings, T.DWS_CATEGORY), T.DWS_CATEGORY, 30)
+
+
+@pytest.mark.spark
 def test_missing_table_is_skipped_and_short_retention_refused(spark, settings):
     from spark_jobs.maintenance import main, maintain_table
 

@@ -180,29 +180,42 @@ def canonical(rows: list[dict]) -> list[str]:
     return sorted(json.dumps(r, sort_keys=True) for r in rows)
 
 
-def consume(bootstrap: str, topic: str) -> list[tuple[str, dict]]:
-    """Every record of a topic from the beginning: ``(key, value as JSON)``."""
+def consume(bootstrap: str, topic: str, timeout: float = 120.0) -> list[dict]:
+    """Every record of ``topic`` up to its high watermarks, in (partition, offset) order: dicts
+    of ``partition``, ``offset``, ``key`` (str or None), ``kafka_ms`` (the record's timestamp,
+    epoch ms) and ``value`` (the JSON value). Fails when the records are not all read within
+    ``timeout`` seconds or a message carries an error."""
+    import time
+
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"e2e-{topic}", "enable.auto.commit": False}
+        {"bootstrap.servers": bootstrap, "group.id": f"test-{topic}", "enable.auto.commit": False}
     )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        ends = {}
-        for p in partitions:
-            _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            ends[p] = high
+        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in partitions
+        }
         consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        out, seen = [], Counter()
-        while any(seen[p] < ends[p] for p in partitions):
-            msg = consumer.poll(5)
-            assert msg is not None, f"timed out reading {topic}"
-            if msg.error():
-                continue
-            seen[msg.partition()] = msg.offset() + 1
-            out.append((msg.key().decode(), json.loads(msg.value())))
-        return out
+        out: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < sum(ends.values()) and time.monotonic() < deadline:
+            for msg in consumer.consume(10_000, timeout=1.0):
+                assert msg.error() is None, msg.error()
+                key = msg.key()
+                out.append(
+                    {
+                        "partition": msg.partition(),
+                        "offset": msg.offset(),
+                        "key": None if key is None else key.decode(),
+                        "kafka_ms": msg.timestamp()[1],
+                        "value": json.loads(msg.value()),
+                    }
+                )
+        assert len(out) == sum(ends.values()), f"read {len(out)} of {sum(ends.values())} of {topic}"
+        return sorted(out, key=lambda r: (r["partition"], r["offset"]))
     finally:
         consumer.close()
 

@@ -15,9 +15,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from spark_jobs.streaming.producers import EventClock, generate_records
+from tests.streaming.reference import consume
 
 EVENTS = 600
 USERS = 12
@@ -107,37 +107,6 @@ def read_out(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def consume_all(bootstrap: str, topic: str) -> list[tuple[int, int, str, dict]]:
-    """Every record of a topic as (partition, offset, key, value), read up to the high marks."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-{topic}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in partitions
-        }
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        records, deadline = [], time.monotonic() + 60
-        while sum(ends.values()) > len(records) and time.monotonic() < deadline:
-            msg = consumer.poll(1.0)
-            if msg is None:
-                continue
-            assert msg.error() is None, msg.error()
-            records.append(
-                (msg.partition(), msg.offset(), msg.key().decode(), json.loads(msg.value()))
-            )
-        return records
-    finally:
-        consumer.close()
-
-
 def produce_cli(broker, topic: str, schema: str, out: Path, *extra: str, events: int = EVENTS):
     result = broker.cli(
         "produce",
@@ -167,7 +136,13 @@ def produced(kafka_broker, tmp_path_factory):
     for schema in FIELDS:
         out = out_dir / f"{schema}.jsonl"
         produce_cli(kafka_broker, schema, schema, out, "--rate", str(RATE), "--start-time", START)
-        runs[schema] = (read_out(out), consume_all(kafka_broker.bootstrap, schema))
+        runs[schema] = (
+            read_out(out),
+            [
+                (r["partition"], r["offset"], r["key"], r["value"])
+                for r in consume(kafka_broker.bootstrap, schema)
+            ],
+        )
     return runs
 
 

@@ -8,54 +8,19 @@ import csv
 import datetime as dt
 import gzip
 import json
-import time
 from collections import Counter, defaultdict
 from zoneinfo import ZoneInfo
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import DATA_DIR
+from tests.streaming.reference import consume
 from tests.streaming.test_producers import java_partition
 
 PARTITIONS = 3
 SPEEDUP = 12_000  # event-time seconds per second: 2011-06-01's 10 h of trading in about 3 s
 RETAIL_DAY = dt.date(2011, 6, 1)  # summer: London is UTC+1
 LONDON = ZoneInfo("Europe/London")
-
-
-def consume_topic(bootstrap: str, topic: str) -> list[dict]:
-    """Every record of ``topic`` up to its high watermarks: partition, offset, key (str or
-    None), Kafka timestamp (ms) and value (JSON)."""
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"replay-{topic}", "enable.auto.commit": False}
-    )
-    try:
-        partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
-        ends = {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in partitions
-        }
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        out: list[dict] = []
-        deadline = time.monotonic() + 120
-        while len(out) < sum(ends.values()) and time.monotonic() < deadline:
-            for msg in consumer.consume(10_000, timeout=1.0):
-                assert msg.error() is None, msg.error()
-                key = msg.key()
-                out.append(
-                    {
-                        "partition": msg.partition(),
-                        "offset": msg.offset(),
-                        "key": None if key is None else key.decode(),
-                        "kafka_ms": msg.timestamp()[1],
-                        "value": json.loads(msg.value()),
-                    }
-                )
-        assert len(out) == sum(ends.values()), f"read {len(out)} of {sum(ends.values())}"
-        return sorted(out, key=lambda r: (r["partition"], r["offset"]))
-    finally:
-        consumer.close()
 
 
 def rees46_source() -> list[dict]:
@@ -107,7 +72,7 @@ def rees46_topic(kafka_broker):
     topic = "replay_rees46"
     run = kafka_broker.cli("replay", "rees46", "--to", f"kafka://{kafka_broker.bootstrap}/{topic}")
     assert run.returncode == 0, run.stdout + run.stderr
-    return consume_topic(kafka_broker.bootstrap, topic)
+    return consume(kafka_broker.bootstrap, topic)
 
 
 def test_replay_sends_every_source_line_once_keyed_by_its_user(rees46_topic):
@@ -166,7 +131,7 @@ def test_speedup_paces_the_sends_by_event_time(kafka_broker):
         "--speedup", str(SPEEDUP), "--to", f"kafka://{kafka_broker.bootstrap}/{topic}",
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
-    got = consume_topic(kafka_broker.bootstrap, topic)
+    got = consume(kafka_broker.bootstrap, topic)
     source = retail_source(RETAIL_DAY)
     assert Counter((r["key"], iso_ms(r["value"]["event_ts"])) for r in got) == Counter(
         (s["user"], s["ms"]) for s in source

@@ -130,9 +130,12 @@ def test_killed_job_restarts_exactly_once_and_keeps_late_records(kafka_broker, t
     assert read_archive(tmp_path / "archive") == archived
 
     # the result topic is at least once: a replayed batch repeats keys with the same value
-    records = consume(
-        kafka_broker.bootstrap, "restart_User_Sessions_Aggregates_With_Order_Checkout"
-    )
+    records = [
+        (r["key"], r["value"])
+        for r in consume(
+            kafka_broker.bootstrap, "restart_User_Sessions_Aggregates_With_Order_Checkout"
+        )
+    ]
     latest = dict(records)
     assert all(v == latest[k] for k, v in records)
     assert canonical(list(latest.values())) == canonical(expected["rt_user_sessions_checkout"])
