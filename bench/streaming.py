@@ -12,6 +12,20 @@ subprocess whose process tree (Python driver + Spark JVM + Python workers) is sa
 (PSS) every 0.5 s;
 read the job's per-batch progress lines; stop the broker.
 
+With ``--live SECONDS`` it measures the job as it runs in production instead: ``lakehouse
+stream`` runs continuously (its trigger, ``LAKEHOUSE_STREAM_TRIGGER_SEC``), and ``lakehouse
+produce`` sends ``--rate`` events per second for ``SECONDS`` seconds in real time (event time =
+the wall clock at send). Afterwards the 10 s windows' latency is read from the Delta logs of
+``rt_clickevents_userid_agg`` and ``rt_departments_agg``: for every window, the timestamp of the
+commit that added its row minus the window's end (``windowEndTime``), both epoch ms of this
+machine's clock. That is the time from the window's last possible event to its row being
+visible in Delta; it cannot be below watermark + session gap (the window closes only when the
+watermark passes it), and an event at the window's start waited 10 s longer. Windows of the last
+watermark + gap seconds never close (no later events push the watermark) and are not counted.
+Printed: the offered rate (what the producer achieved), the rate the stream processed (input
+rows of each query over the run), and latency p50 / p95 / max, against the target p95 <
+2 x (window + watermark).
+
 Printed (times are wall clock on this machine):
 
 - produce: events, seconds, events/s into Kafka;
@@ -154,17 +168,158 @@ def startup_seconds(log: str, began_clock: str) -> float | None:
     return (sec(stamps[-1]) - sec(began_clock)) % 86400
 
 
+def window_latencies(table: Path) -> list[tuple[int, int]]:
+    """``(windowEndTime, commit timestamp - windowEndTime)`` in ms for every window row of the
+    Delta table at ``table``, from its log: a row's commit is the one that added its file (the
+    streaming job only appends, so every file is added once)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    out: list[tuple[int, int]] = []
+    for commit in sorted((table / "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in commit.read_text().splitlines()]
+        stamp = next(a["commitInfo"]["timestamp"] for a in actions if "commitInfo" in a)
+        for action in actions:
+            if "add" in action:
+                ends = pq.read_table(table / action["add"]["path"], columns=["windowEndTime"])
+                out += [(end, stamp - end) for end in ends.column(0).to_pylist()]
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-quantile (0..1) of ``values``, nearest rank."""
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, round(q * len(ranked) + 0.5) - 1))]
+
+
+def live_run(args, env: dict[str, str], work: Path, topic: str) -> None:
+    """``--live``: the stream running continuously while events are produced in real time;
+    prints rates and window latencies (see the module docstring)."""
+    events = int(args.rate * args.live)
+    stream = cli(["stream"], env)
+    log_lines: list[str] = []
+    reader = threading.Thread(target=lambda: log_lines.extend(stream.stderr), daemon=True)
+    reader.start()
+    threading.Thread(target=lambda: stream.stdout.read(), daemon=True).start()  # never blocks
+    try:
+        log, produce_seconds, first_ms, last_ms, load_before, load_after = _live_measure(
+            args, env, topic, events, stream, log_lines
+        )
+    finally:
+        if stream.poll() is None:
+            stream.send_signal(15)
+            stream.wait(timeout=300)
+        reader.join(timeout=10)
+    (work / "stream.log").write_text(log)
+    _live_report(args, env, work, events, log, produce_seconds, first_ms, last_ms,
+                 load_before, load_after)  # fmt: skip
+
+
+def _live_measure(args, env, topic, events, stream, log_lines):
+    """Wait for the queries to start, produce in real time, let the stream run ``--grace`` s
+    longer, stop it (SIGTERM: the queries stop cleanly)."""
+    deadline = time.monotonic() + 300
+    expected_starts = len(QUERIES) + (0 if args.no_archive else 1)
+    while sum("started on" in line for line in list(log_lines)) < expected_starts:
+        if stream.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("lakehouse stream did not start:\n" + "".join(log_lines)[-4000:])
+        time.sleep(0.5)
+    load_before = os.getloadavg()[0]
+    began = time.monotonic()
+    first_ms = int(time.time() * 1000)
+    run_cli(
+        ["produce", "--topic", topic, "--schema", "msk_clickstream_lab", "--events", str(events),
+         "--rate", str(args.rate), "--users", str(args.users), "--seed", "1"],
+        env, timeout=args.live * 4 + 600,
+    )  # fmt: skip
+    produce_seconds = time.monotonic() - began
+    last_ms = int(time.time() * 1000)
+    time.sleep(args.grace)  # batches in flight finish; the watermark stops with the events
+    load_after = os.getloadavg()[0]
+    stream.send_signal(15)
+    stream.wait(timeout=300)
+    return "".join(log_lines), produce_seconds, first_ms, last_ms, load_before, load_after
+
+
+def _live_report(args, env, work, events, log, produce_seconds, first_ms, last_ms, load_before,
+                 load_after) -> None:  # fmt: skip
+    """Print the figures of a ``--live`` run."""
+    watermark_ms = float(env.get("LAKEHOUSE_STREAM_WATERMARK_SEC", "20")) * 1000
+    gap_ms = float(env.get("LAKEHOUSE_STREAM_SESSION_GAP_SEC", "1")) * 1000
+    closable = last_ms - watermark_ms - gap_ms  # later windows cannot close in this run
+    print(f"\nstreaming benchmark, live: msk_clickstream_lab at {args.rate:.0f} ev/s offered "
+          f"for {args.live:.0f} s ({events} events, {args.users} users)")  # fmt: skip
+    print(
+        f"  machine: {os.cpu_count()} cores, Spark {env['LAKEHOUSE_SPARK_MASTER']}, trigger "
+        f"{env.get('LAKEHOUSE_STREAM_TRIGGER_SEC', '5')} s, load average {load_before:.1f} at the "
+        f"start, {load_after:.1f} at the end"
+    )
+    print(f"produced {events} events in {produce_seconds:.1f} s: {events / produce_seconds:.0f} "
+          f"ev/s achieved")  # fmt: skip
+    batches = batch_figures(log)
+    start_of_day = (first_ms // 1000) % 86400
+    for query in (*QUERIES, "raw_archive"):
+        figures = batches.get(query, [])
+        if not figures:
+            continue
+        rows = sum(r for r, _ in figures)
+        durations = [ms / 1000 for _, ms in figures]
+        # the last batch with input ended when its progress line was logged (HH:MM:SS)
+        ends = re.findall(
+            rf"^(\d\d):(\d\d):(\d\d) lakehouse STREAM {query} batch \d+: [1-9]\d* input rows",
+            log,
+            re.M,
+        )
+        h, m, sec = (int(x) for x in ends[-1])
+        done = (h * 3600 + m * 60 + sec - start_of_day) % 86400  # s after the first send
+        print(
+            f"  {query:28} {len(figures):4d} batches, {rows:9d} input rows "
+            f"({rows / events:.0%} of the events), the last processed {done} s after the first "
+            f"send ({done - produce_seconds:+.0f} s after the last): {rows / done:7.0f} ev/s "
+            f"sustained; batch median {statistics.median(durations):.1f} s, "
+            f"max {max(durations):.1f} s"
+        )
+    target = 2 * (10_000 + watermark_ms) / 1000
+    for query in ("rt_clickevents_userid_agg", "rt_departments_agg"):
+        table = work / "lake" / "rt" / query
+        if not (table / "_delta_log").exists():
+            print(f"  {query}: no rows written")
+            continue
+        latencies = [lat / 1000 for end, lat in window_latencies(table) if end <= closable]
+        if not latencies:
+            print(f"  {query}: no closed window")
+            continue
+        print(
+            f"  {query:28} latency window end -> row visible in Delta over {len(latencies)} "
+            f"window rows: p50 {percentile(latencies, 0.5):.1f} s, p95 "
+            f"{percentile(latencies, 0.95):.1f} s, max {max(latencies):.1f} s "
+            f"(target p95 < {target:.0f} s; + 10 s for the window's first event)"
+        )
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--event-rate", type=float, default=1000.0, help="event-time events/s")
     parser.add_argument("--users", type=int, default=1000)
-    parser.add_argument("--max-offsets", type=int, default=20_000, help="records per batch")
+    parser.add_argument(
+        "--max-offsets", type=int, help="records per batch (default 20000; --live: no limit)"
+    )
     parser.add_argument("--bootstrap", help="use this running broker instead of starting one")
     parser.add_argument("--workdir", help="lake, archive and broker state (default: a temp dir)")
     parser.add_argument("--no-archive", action="store_true", help="skip the raw archive query")
+    parser.add_argument(
+        "--live", type=float, help="seconds of real-time production into the running stream"
+    )
+    parser.add_argument("--rate", type=float, default=20_000.0, help="--live: events/s offered")
+    parser.add_argument(
+        "--grace", type=float, default=60.0, help="--live: seconds the stream runs on after"
+    )
     args = parser.parse_args()
+    if args.max_offsets is None:
+        args.max_offsets = 0 if args.live else 20_000
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="lakehouse-bench-stream-"))
     for sub in ("lake", "archive"):
@@ -176,7 +331,7 @@ def main() -> None:
         ),
         "LAKEHOUSE_ROOT": str(work / "lake"),
         "LAKEHOUSE_STREAM_ARCHIVE": "none" if args.no_archive else str(work / "archive"),
-        "LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets),
+        "LAKEHOUSE_STREAM_MAX_OFFSETS_PER_TRIGGER": str(args.max_offsets),  # 0: no limit
     }
     env.setdefault("LAKEHOUSE_SPARK_MASTER", "local[2]")
     env.setdefault("LAKEHOUSE_SHUFFLE_PARTITIONS", "2")
@@ -196,6 +351,9 @@ def main() -> None:
     env["LAKEHOUSE_STREAM_TOPICS"] = f"{topic}=msk_clickstream_lab"
     env["LAKEHOUSE_STREAM_RESULT_TOPIC_PREFIX"] = f"{topic}_"
     try:
+        if args.live:
+            live_run(args, env, work, topic)
+            return
         began = time.monotonic()
         run_cli(
             ["produce", "--topic", topic, "--schema", "msk_clickstream_lab",

@@ -439,16 +439,17 @@ def send_keyed(producer, topic: str, value: bytes, key: bytes | None, on_deliver
     producer.poll(0)
 
 
-def flush_delivered(producer, tag: str, topic: str, sent: int, delivered: int, errors: list[str]):
+def flush_delivered(producer, tag: str, topic: str, sent: int, delivered, errors: list[str]):
     """Wait until every record handed to ``producer`` is delivered or failed (logging the
-    outstanding count every 5 s under ``tag``), then check that ``delivered`` equals ``sent``.
+    outstanding count every 5 s under ``tag``), then check that ``delivered()`` (the count the
+    delivery callbacks keep, read after the flush) equals ``sent``.
 
     Raises:
         RuntimeError: a delivery failed (the first error is given), or reports are missing.
     """
     while producer.flush(5.0) > 0:
         log.info("%s %s: waiting for %d deliveries", tag, topic, len(producer))
-    if errors or delivered != sent:
+    if errors or delivered() != sent:
         raise RuntimeError(
             f"{len(errors)} of {sent} records to {topic} failed; first error: "
             f"{errors[0] if errors else 'missing delivery reports'}"
@@ -537,7 +538,7 @@ def produce(
                     sent / (now - started),
                 )
                 last_report = now
-        flush_delivered(producer, "PRODUCE", topic, sent, summary.delivered, errors)
+        flush_delivered(producer, "PRODUCE", topic, sent, lambda: summary.delivered, errors)
     finally:
         if sink is not None:
             sink.close()

@@ -271,7 +271,7 @@ def replay_to_kafka(
                 "REPLAY %s -> %s: sent %d, delivered %d, %.0f ev/s, event time %s",
                 dataset, topic, sent, summary.records, sent / (last_report - began), event_ts,
             )  # fmt: skip
-    flush_delivered(producer, "REPLAY", topic, sent, summary.records, errors)
+    flush_delivered(producer, "REPLAY", topic, sent, lambda: summary.records, errors)
     summary.seconds = time.monotonic() - began
     log.info("REPLAY %s", summary.describe())
     return summary
