@@ -188,9 +188,12 @@ def window_latencies(table: Path) -> list[tuple[int, int]]:
 
 
 def percentile(values: list[float], q: float) -> float:
-    """The ``q``-quantile (0..1) of ``values``, nearest rank."""
+    """The ``q``-quantile (0..1) of ``values`` by nearest rank: the ``ceil(q * n)``-th smallest
+    (the smallest for ``q = 0``)."""
+    import math
+
     ranked = sorted(values)
-    return ranked[min(len(ranked) - 1, max(0, round(q * len(ranked) + 0.5) - 1))]
+    return ranked[min(len(ranked), max(1, math.ceil(q * len(ranked)))) - 1]
 
 
 def live_run(args, env: dict[str, str], work: Path, topic: str) -> None:
