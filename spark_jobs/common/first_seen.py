@@ -193,8 +193,9 @@ def rebuild(spark: SparkSession, settings: Settings) -> int:
     rows.select(*SCHEMA.fieldNames()).write.format("delta").mode("overwrite").save(
         state_path(settings)
     )
+    # the overwrite's own count (an empty write records no numOutputRows: 0 rows)
     metrics = DeltaTable.forPath(spark, state_path(settings)).history(1).first()
-    written = int(metrics["operationMetrics"]["numOutputRows"])  # the overwrite's own count
+    written = int((metrics["operationMetrics"] or {}).get("numOutputRows", 0))
     _record_version(spark, settings, version)
     log.info("  first-seen state rebuilt from %s v%d: %d rows", T.DWD_EVENTS, version, written)
     return written

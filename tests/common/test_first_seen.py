@@ -148,3 +148,18 @@ def test_compaction_of_dwd_keeps_the_state_current(spark, settings, caplog):
             ("b", "v1"): day,
         }
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_a_first_publish_without_events_leaves_an_empty_trusted_state(spark, settings):
+    """A day without events creates DWD with no rows; the state is rebuilt from nothing (an
+    empty write: Delta records no row count for it) and still trusted, then filled incrementally."""
+    _publish(spark, settings, [], D(2024, 3, 1), D(2024, 3, 1))
+    assert _state(spark, settings) == {}
+    assert _served(spark, settings) == {}
+    rows = [("e1", "a", "u1", D(2024, 3, 2))]
+    _publish(spark, settings, rows, D(2024, 3, 2), D(2024, 3, 2))
+    assert (
+        _state(spark, settings)
+        == _expected(rows)
+        == {("a", None): D(2024, 3, 2), ("a", "u1"): D(2024, 3, 2)}
+    )
