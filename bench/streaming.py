@@ -52,6 +52,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -196,72 +197,81 @@ def percentile(values: list[float], q: float) -> float:
     return ranked[min(len(ranked), max(1, math.ceil(q * len(ranked)))) - 1]
 
 
+@dataclass
+class LiveRun:
+    """What a ``--live`` run measured: the stream's log, the production's span (epoch ms of the
+    first and last send), its seconds, and the 1-min load average at its start and end."""
+
+    events: int
+    log: str = ""
+    produce_seconds: float = 0.0
+    first_ms: int = 0
+    last_ms: int = 0
+    load_before: float = 0.0
+    load_after: float = 0.0
+
+
 def live_run(args, env: dict[str, str], work: Path, topic: str) -> None:
     """``--live``: the stream running continuously while events are produced in real time;
     prints rates and window latencies (see the module docstring)."""
-    events = int(args.rate * args.live)
+    run = LiveRun(events=int(args.rate * args.live))
     stream = cli(["stream"], env)
     log_lines: list[str] = []
     reader = threading.Thread(target=lambda: log_lines.extend(stream.stderr), daemon=True)
     reader.start()
     threading.Thread(target=lambda: stream.stdout.read(), daemon=True).start()  # never blocks
     try:
-        log, produce_seconds, first_ms, last_ms, load_before, load_after = _live_measure(
-            args, env, topic, events, stream, log_lines
-        )
+        _live_measure(args, env, topic, stream, log_lines, run)
     finally:
-        if stream.poll() is None:
+        if stream.poll() is None:  # SIGTERM: the queries stop cleanly
             stream.send_signal(15)
             stream.wait(timeout=300)
         reader.join(timeout=10)
-    (work / "stream.log").write_text(log)
-    _live_report(args, env, work, events, log, produce_seconds, first_ms, last_ms,
-                 load_before, load_after)  # fmt: skip
+    run.log = "".join(log_lines)
+    (work / "stream.log").write_text(run.log)
+    _live_report(args, env, work, run)
 
 
-def _live_measure(args, env, topic, events, stream, log_lines):
+def _live_measure(args, env, topic, stream, log_lines: list[str], run: LiveRun) -> None:
     """Wait for the queries to start, produce in real time, let the stream run ``--grace`` s
-    longer, stop it (SIGTERM: the queries stop cleanly)."""
+    longer; fills ``run``'s times and load averages."""
     deadline = time.monotonic() + 300
     expected_starts = len(QUERIES) + (0 if args.no_archive else 1)
     while sum("started on" in line for line in list(log_lines)) < expected_starts:
         if stream.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError("lakehouse stream did not start:\n" + "".join(log_lines)[-4000:])
         time.sleep(0.5)
-    load_before = os.getloadavg()[0]
+    run.load_before = os.getloadavg()[0]
     began = time.monotonic()
-    first_ms = int(time.time() * 1000)
+    run.first_ms = int(time.time() * 1000)
     run_cli(
-        ["produce", "--topic", topic, "--schema", "msk_clickstream_lab", "--events", str(events),
-         "--rate", str(args.rate), "--users", str(args.users), "--seed", "1"],
+        ["produce", "--topic", topic, "--schema", "msk_clickstream_lab", "--events",
+         str(run.events), "--rate", str(args.rate), "--users", str(args.users), "--seed", "1"],
         env, timeout=args.live * 4 + 600,
     )  # fmt: skip
-    produce_seconds = time.monotonic() - began
-    last_ms = int(time.time() * 1000)
+    run.produce_seconds = time.monotonic() - began
+    run.last_ms = int(time.time() * 1000)
     time.sleep(args.grace)  # batches in flight finish; the watermark stops with the events
-    load_after = os.getloadavg()[0]
-    stream.send_signal(15)
-    stream.wait(timeout=300)
-    return "".join(log_lines), produce_seconds, first_ms, last_ms, load_before, load_after
+    run.load_after = os.getloadavg()[0]
 
 
-def _live_report(args, env, work, events, log, produce_seconds, first_ms, last_ms, load_before,
-                 load_after) -> None:  # fmt: skip
+def _live_report(args, env: dict[str, str], work: Path, run: LiveRun) -> None:
     """Print the figures of a ``--live`` run."""
+    events = run.events
     watermark_ms = float(env.get("LAKEHOUSE_STREAM_WATERMARK_SEC", "20")) * 1000
     gap_ms = float(env.get("LAKEHOUSE_STREAM_SESSION_GAP_SEC", "1")) * 1000
-    closable = last_ms - watermark_ms - gap_ms  # later windows cannot close in this run
+    closable = run.last_ms - watermark_ms - gap_ms  # later windows cannot close in this run
     print(f"\nstreaming benchmark, live: msk_clickstream_lab at {args.rate:.0f} ev/s offered "
           f"for {args.live:.0f} s ({events} events, {args.users} users)")  # fmt: skip
     print(
         f"  machine: {os.cpu_count()} cores, Spark {env['LAKEHOUSE_SPARK_MASTER']}, trigger "
-        f"{env.get('LAKEHOUSE_STREAM_TRIGGER_SEC', '5')} s, load average {load_before:.1f} at the "
-        f"start, {load_after:.1f} at the end"
+        f"{env.get('LAKEHOUSE_STREAM_TRIGGER_SEC', '5')} s, load average {run.load_before:.1f} at "
+        f"the start, {run.load_after:.1f} at the end"
     )
-    print(f"produced {events} events in {produce_seconds:.1f} s: {events / produce_seconds:.0f} "
-          f"ev/s achieved")  # fmt: skip
-    batches = batch_figures(log)
-    start_of_day = (first_ms // 1000) % 86400
+    print(f"produced {events} events in {run.produce_seconds:.1f} s: "
+          f"{events / run.produce_seconds:.0f} ev/s achieved")  # fmt: skip
+    batches = batch_figures(run.log)
+    start_of_day = (run.first_ms // 1000) % 86400
     for query in (*QUERIES, "raw_archive"):
         figures = batches.get(query, [])
         if not figures:
@@ -271,7 +281,7 @@ def _live_report(args, env, work, events, log, produce_seconds, first_ms, last_m
         # the last batch with input ended when its progress line was logged (HH:MM:SS)
         ends = re.findall(
             rf"^(\d\d):(\d\d):(\d\d) lakehouse STREAM {query} batch \d+: [1-9]\d* input rows",
-            log,
+            run.log,
             re.M,
         )
         h, m, sec = (int(x) for x in ends[-1])
@@ -279,7 +289,7 @@ def _live_report(args, env, work, events, log, produce_seconds, first_ms, last_m
         print(
             f"  {query:28} {len(figures):4d} batches, {rows:9d} input rows "
             f"({rows / events:.0%} of the events), the last processed {done} s after the first "
-            f"send ({done - produce_seconds:+.0f} s after the last): {rows / done:7.0f} ev/s "
+            f"send ({done - run.produce_seconds:+.0f} s after the last): {rows / done:7.0f} ev/s "
             f"sustained; batch median {statistics.median(durations):.1f} s, "
             f"max {max(durations):.1f} s"
         )

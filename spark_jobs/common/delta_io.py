@@ -98,7 +98,10 @@ def read_partitions(
     return only_apps(df.where(F.col("dt").between(start, end)), apps)
 
 
-def _last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
+def last_commit_metrics(spark: SparkSession, path: str) -> dict[str, str]:
+    """``operationMetrics`` of the newest commit of the Delta table at ``path`` (string values,
+    e.g. ``numOutputRows``; a write of no rows records none of the row counts): ``{}`` when the
+    commit has none."""
     from delta.tables import DeltaTable
 
     row = DeltaTable.forPath(spark, path).history(1).select("operationMetrics").first()
@@ -166,7 +169,7 @@ def replace_partitions(
         .partitionBy("dt")
         .save(path)
     )
-    written = int(_last_commit_metrics(spark, path).get("numOutputRows", 0))
+    written = int(last_commit_metrics(spark, path).get("numOutputRows", 0))
     where = "staging" if stage else "table"
     log.info("  wrote %s %-28s dt %s..%s rows=%d", where, table, start, end, written)
     if keeps_first_seen:
@@ -193,7 +196,7 @@ def overwrite_table(df: DataFrame, settings: Settings, table: str, stage: bool =
         .partitionBy("dt")
         .save(path)
     )
-    written = int(_last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
+    written = int(last_commit_metrics(df.sparkSession, path).get("numOutputRows", 0))
     log.info("  wrote %s %-28s rows=%d", "staging" if stage else "table", table, written)
     return written
 
@@ -248,7 +251,7 @@ def insert_new_rows(
     source = conform(df, SCHEMAS[table])
     if not table_exists(spark, settings, table):
         source.write.format("delta").mode("append").partitionBy("dt").save(path)
-        return int(_last_commit_metrics(spark, path).get("numOutputRows", 0))
+        return int(last_commit_metrics(spark, path).get("numOutputRows", 0))
     clauses = ["t.dt = s.dt"] + [f"t.`{k}` <=> s.`{k}`" for k in keys]  # <=> : null-safe
     if partitions is not None:
         if not partitions:
@@ -263,7 +266,7 @@ def insert_new_rows(
         .whenNotMatchedInsertAll()
         .execute()
     )
-    return int(_last_commit_metrics(spark, path).get("numTargetRowsInserted", 0))
+    return int(last_commit_metrics(spark, path).get("numTargetRowsInserted", 0))
 
 
 def append_once(df: DataFrame, path: str, app_id: str, version: int) -> None:

@@ -193,9 +193,7 @@ def rebuild(spark: SparkSession, settings: Settings) -> int:
     rows.select(*SCHEMA.fieldNames()).write.format("delta").mode("overwrite").save(
         state_path(settings)
     )
-    # the overwrite's own count (an empty write records no numOutputRows: 0 rows)
-    metrics = DeltaTable.forPath(spark, state_path(settings)).history(1).first()
-    written = int((metrics["operationMetrics"] or {}).get("numOutputRows", 0))
+    written = int(delta_io.last_commit_metrics(spark, state_path(settings)).get("numOutputRows", 0))
     _record_version(spark, settings, version)
     log.info("  first-seen state rebuilt from %s v%d: %d rows", T.DWD_EVENTS, version, written)
     return written

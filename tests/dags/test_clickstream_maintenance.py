@@ -150,12 +150,13 @@ def test_rt_rows_older_than_the_retention_before_the_newest_row_are_expired(spar
     assert (keep_all.rows_expired, keep_all.files_removed, keep_all.files_added) == (0, 5, 1)
     assert kept() == ["e1", "e2", "e3", "e4", "e5"]
 
-    result = maintain_table(spark, settings, T.RT_ERROR_EVENTS, rt_retention_days=30)
+    assert settings.rt_retention_days == 30  # the default, taken when no days are given
+    result = maintain_table(spark, settings, T.RT_ERROR_EVENTS)
     assert result.rows_expired == 2
     assert kept() == ["e3", "e4", "e5"]
 
-    again = maintain_table(spark, settings, T.RT_ERROR_EVENTS, rt_retention_days=30)
-    assert again.rows_expired == 0  # measured from the newest row: a rerun expires nothing more
+    # measured from the newest row: a rerun expires nothing more
+    assert expire_rt_rows(spark, path, T.RT_ERROR_EVENTS, 30) == 0
     assert kept() == ["e3", "e4", "e5"]
     with pytest.raises(ValueError, match="not a real-time table"):
         expire_rt_rows(spark, table_path(settings, T.DWS_CATEGORY), T.DWS_CATEGORY, 30)
