@@ -250,38 +250,84 @@ def object_arrivals(spark: SparkSession, objects: list[str]) -> DataFrame:
     return frame.select("etl_source_object", "etl_arrival_hour", "etl_arrival_date")
 
 
-def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
-    """Apply each object's adapter; returns the adapter output columns plus ``etl_*`` columns.
+def parse_lines(lines: DataFrame, adapter: str | None, ingest_ts: dt.datetime) -> DataFrame:
+    """Apply one adapter to ``lines`` (:data:`RAW_LINES` of objects configured for it).
 
-    Rows with ``read_error`` or with no adapter configured for their stream get that as
-    ``reason``. ``ingest_ts`` (UTC) is stamped on every row.
+    Returns the adapter output columns (see :mod:`spark_jobs.ods.adapters`) plus
+    ``etl_ingest_ts`` (``ingest_ts``, UTC), without ``read_error``. A row gets a ``reason`` from
+    outside the adapter, and null adapter fields, when its object could not be read
+    (``read_error``), when ``adapter`` is None (``no adapter configured for stream <stream>``)
+    or when no adapter of that name exists (``unknown adapter <name>``); the rows of the last
+    two are still kept, for the rejected table.
     """
-    readable = lines.where(F.col("read_error").isNull() & F.col("etl_source_schema").isNotNull())
+    if adapter is None:
+        outside = F.concat(F.lit("no adapter configured for stream "), F.col("stream"))
+    elif adapter not in ADAPTERS:
+        outside = F.lit(f"unknown adapter {adapter}")
+    else:
+        outside = None
+    # the canonical adapter gives the output columns their names and types when none applies
+    parsed = ADAPTERS.get(adapter or "", ADAPTERS["canonical"])(lines)
+    from_outside = F.col("read_error")
+    if outside is not None:
+        from_outside = F.coalesce(from_outside, outside)
+    parsed = parsed.withColumn("_outside", from_outside)
+    passed = [c for c in lines.columns if c != "read_error"]
+    own = set(lines.columns) | {"reason", "_outside"}
+    fields = [c for c in parsed.columns if c not in own]
+    return parsed.select(
+        *passed,
+        *[F.when(F.col("_outside").isNull(), F.col(c)).alias(c) for c in fields],
+        F.coalesce("_outside", "reason").alias("reason"),
+        F.lit(ingest_ts).cast("timestamp").alias("etl_ingest_ts"),
+    )
+
+
+def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
+    """:func:`parse_lines` for lines of any mix of adapters (``etl_source_schema`` per row).
+
+    Each adapter reads its rows through a filter of ``lines``, so ``lines`` is computed once per
+    adapter: for small frames (tests, checks). The ingest parses by object group instead
+    (:func:`parse_objects`), reading every object once.
+    """
+    names = [r[0] for r in lines.select("etl_source_schema").distinct().collect()]
+    schema = F.col("etl_source_schema")
     parts = [
-        adapter(readable.where(F.col("etl_source_schema") == name))
-        for name, adapter in ADAPTERS.items()
-    ]
-    unreadable = lines.where(
-        F.col("read_error").isNotNull() | F.col("etl_source_schema").isNull()
-    ).withColumn(
-        "reason",
-        F.coalesce(
-            "read_error", F.concat(F.lit("no adapter configured for stream "), F.col("stream"))
-        ),
-    )
-    parsed = parts[0]
+        parse_lines(lines.where(schema.isNull() if n is None else schema == n), n, ingest_ts)
+        for n in names
+    ] or [parse_lines(lines, "canonical", ingest_ts)]
+    return _union(parts)
+
+
+def parse_objects(
+    spark: SparkSession,
+    uris: list[str],
+    adapter_by_stream: dict[str, str | None],
+    ingest_ts: dt.datetime,
+) -> DataFrame:
+    """Read and parse the objects ``uris``: one :func:`read_raw_lines` and :func:`parse_lines`
+    per configured adapter, over that adapter's objects only, so every object is read, split
+    and parsed exactly once (a filter over one read of all objects would read them once per
+    adapter).
+
+    Returns:
+        The :func:`parse_lines` columns, one row per raw record or unreadable object.
+    """
+    groups: dict[str | None, list[str]] = {}
+    for uri in uris:
+        groups.setdefault(adapter_by_stream.get(parse_object_key(uri).stream), []).append(uri)
+    parts = [
+        parse_lines(read_raw_lines(spark, groups[name], adapter_by_stream), name, ingest_ts)
+        for name in sorted(groups, key=lambda n: (n is None, n or ""))
+    ] or [parse_lines(read_raw_lines(spark, [], adapter_by_stream), "canonical", ingest_ts)]
+    return _union(parts)
+
+
+def _union(parts: list[DataFrame]) -> DataFrame:
+    result = parts[0]
     for part in parts[1:]:
-        parsed = parsed.unionByName(part)
-    parsed = parsed.drop("read_error").unionByName(
-        unreadable.drop("read_error"), allowMissingColumns=True
-    )
-    unknown = ~F.col("etl_source_schema").isin(list(ADAPTERS)) & F.col("reason").isNull()
-    return parsed.withColumn(
-        "reason",
-        F.when(unknown, F.concat(F.lit("unknown adapter "), F.col("etl_source_schema"))).otherwise(
-            F.col("reason")
-        ),
-    ).withColumn("etl_ingest_ts", F.lit(ingest_ts).cast("timestamp"))
+        result = result.unionByName(part)
+    return result
 
 
 def reject_implausible_times(
@@ -502,8 +548,8 @@ def write_batch(
     ingest_ts = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     objects = _objects_frame(spark, new, adapter_by_stream)
 
-    lines = read_raw_lines(spark, uris, adapter_by_stream)
-    parsed = reject_implausible_times(parse_records(lines, ingest_ts), objects, settings).persist(
+    parsed = parse_objects(spark, uris, adapter_by_stream, ingest_ts)
+    parsed = reject_implausible_times(parsed, objects, settings).persist(
         StorageLevel.MEMORY_AND_DISK
     )
     good, rejected = split_good_and_rejected(parsed, objects)

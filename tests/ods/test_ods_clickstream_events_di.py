@@ -190,3 +190,70 @@ def test_event_times_that_cannot_be_right_are_rejected_with_their_reason(spark):
         "old": "event time before 2000-01-01",
         "bad": "unparseable event time: 'never'",
     }
+
+
+def test_ingest_reads_each_object_once_and_every_stream_gets_its_adapter_or_a_reason(
+    spark, settings, tmp_path
+):
+    from dataclasses import replace
+
+    from spark_jobs import tables as T
+    from spark_jobs.common import delta_io
+    from spark_jobs.landing.layouts import firehose_key
+    from spark_jobs.ods.ods_clickstream_events_di import ingest, parse_objects
+
+    hour = dt.datetime(2024, 5, 1, 10)
+    landing = tmp_path / "landing"
+    canonical = '{"event_id":"c1","event_ts":"2024-05-01T10:00:00Z","user_id":"u1"}'
+    lab = '{"eventtimestamp":1714557600000,"userid":7,"globalseq":3,"event_type":"home_page"}'
+    objects = {  # stream, uuid suffix, gzip -> lines
+        ("shop", 1, False): [canonical, "{not json"],
+        ("clickstream", 2, False): [lab],
+        ("mystery", 3, False): ['{"a":1}', '{"a":2}'],
+        ("typo", 4, False): [canonical],
+    }
+    for (stream, n, gz), lines in objects.items():
+        path = landing / firehose_key(stream, hour, f"00000000-0000-4000-8000-00000000000{n}", gz)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n")
+    truncated = landing / firehose_key("clickstream", hour, "00000000-0000-4000-8000-000000000005")
+    body = gzip.compress((lab + "\n").encode() * 40)
+    truncated.write_bytes(body[: len(body) // 2])
+    adapters = {"shop": "canonical", "clickstream": "msk_clickstream_lab", "typo": "canonicall"}
+    settings = replace(settings, source_adapters=adapters)
+
+    # one read (one file scan) per configured adapter, each over that adapter's objects only
+    uris = sorted(p.resolve().as_uri() for p in landing.rglob("*") if p.is_file())
+    by_stream = {**adapters, "mystery": None}
+    plan = parse_objects(spark, uris, by_stream, INGEST_TS)._jdf.queryExecution().executedPlan()
+    assert plan.toString().count("FileScan") == 4  # canonical, lab, unknown name, none
+
+    result = ingest(spark, settings, str(landing), hour.date(), hour.date())
+    assert (result.raw_records, result.ods_rows, result.rejected_rows) == (7, 2, 5)
+    ods = delta_io.read_table(spark, settings, T.ODS_EVENTS).collect()
+    assert sorted((r.event_id, r.app_id, r.user_id, r.etl_source_schema) for r in ods) == [
+        ("c1", "shop", "u1", "canonical"),
+        ("clickstream-3", "clickstream", "7", "msk_clickstream_lab"),
+    ]
+    rejected = delta_io.read_table(spark, settings, T.ODS_REJECTED).collect()
+    stream_of = {
+        r.etl_source_object: r.etl_source_object.split("/")[-1].split("-")[0] for r in rejected
+    }
+    assert sorted(
+        (stream_of[r.etl_source_object], r.etl_source_line or 0, r.reason.split(":")[0])
+        for r in rejected
+    ) == [
+        ("clickstream", 0, "unreadable object"),
+        ("mystery", 1, "no adapter configured for stream mystery"),
+        ("mystery", 2, "no adapter configured for stream mystery"),
+        ("shop", 2, "malformed JSON"),
+        ("typo", 1, "unknown adapter canonicall"),
+    ]
+    manifest = delta_io.read_table(spark, settings, T.INGEST_MANIFEST).collect()
+    assert sorted((r.stream, r.raw_records, r.ods_rows, r.rejected_rows) for r in manifest) == [
+        ("clickstream", 1, 0, 1),
+        ("clickstream", 1, 1, 0),
+        ("mystery", 2, 0, 2),
+        ("shop", 2, 1, 1),
+        ("typo", 1, 0, 1),
+    ]
