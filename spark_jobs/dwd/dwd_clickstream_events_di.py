@@ -72,84 +72,95 @@ def _micros(column: str) -> F.Column:
 def sessionize_events(events: DataFrame, gap_sec: int, max_sec: int) -> DataFrame:
     """Assign ``session_id`` and ``session_start_ts`` to events of known users.
 
+    One window pass per ``(app_id, user_id)``, ordered by ``(event_ts, event_id)``, with
+    running frames only (linear per user), finds the inactivity runs (a gap greater than
+    ``gap_sec`` starts a new run) with their start and first event. An event less than
+    ``max_sec`` after its run's start is in the run's first session. The rest of a run (rare:
+    runs of 24 h without a 30 min pause) is split sequentially, its first event opening a
+    session and each event ``max_sec`` or more after the current session's start opening the
+    next, over those rows gathered in one array (memory: the longest such run). Anonymous
+    events (null ``user_id``) are windowed one by one (keyed by ``event_id``, not gathered into
+    one partition) and get no session.
+
     Args:
-        events: at least ``app_id, user_id, event_id, event_ts`` (TIMESTAMP, UTC).
+        events: at least ``app_id, user_id, event_id, event_ts`` (TIMESTAMP, UTC); ``event_id``
+            unique (deduplicated).
         gap_sec: inactivity gap in seconds; a gap *greater* than it starts a new session.
         max_sec: session cap in seconds; an event ``max_sec`` or more after the session's start
             starts a new session.
 
     Returns:
-        ``events`` plus ``session_id STRING`` and ``session_start_ts TIMESTAMP`` (both null when
-        ``user_id`` is null).
+        ``events`` plus ``session_id STRING`` (first 32 hex digits of the SHA-256 of
+        ``app_id|user_id|<the session's first event_id>``) and ``session_start_ts TIMESTAMP``
+        (both null when ``user_id`` is null).
     """
     gap_us, max_us = gap_sec * 1_000_000, max_sec * 1_000_000
-    user_order = Window.partitionBy("app_id", "user_id").orderBy("event_ts", "event_id")
-    known = events.where(F.col("user_id").isNotNull()).withColumn("_ts_us", _micros("event_ts"))
-    # 1. inactivity sessions ("runs"): a gap > gap_sec starts a new run
-    gap = F.col("_ts_us") - F.lag("_ts_us").over(user_order)
-    runs = known.withColumn("_new_run", F.when(gap.isNull() | (gap > gap_us), 1).otherwise(0))
-    runs = runs.withColumn(
-        "_run", F.sum("_new_run").over(user_order.rowsBetween(Window.unboundedPreceding, 0))
-    )
-    run_window = Window.partitionBy("app_id", "user_id", "_run")
-    runs = runs.withColumn("_run_start_us", F.min("_ts_us").over(run_window)).withColumn(
-        "_run_end_us", F.max("_ts_us").over(run_window)
-    )
-    # 2. the 24 h cap only matters for runs spanning max_sec or more; split those sequentially:
-    #    a session starts at an event >= max_sec after the current session's start.
-    short = runs.where(F.col("_run_end_us") - F.col("_run_start_us") < max_us).withColumn(
-        "_start_us", F.col("_run_start_us")
-    )
-    long_runs = runs.where(F.col("_run_end_us") - F.col("_run_start_us") >= max_us)
-    split = (
-        long_runs.groupBy("app_id", "user_id", "_run")
-        .agg(F.array_sort(F.collect_list(F.struct("_ts_us", "event_id"))).alias("_evs"))
+    passed = events.columns
+    order = Window.partitionBy("app_id", "user_id", "_anon").orderBy("event_ts", "event_id")
+    upto = order.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    ts = F.col("_ts_us")
+    gap_before = ts - F.lag(ts).over(order)
+    runs = (
+        events.withColumn("_anon", F.when(F.col("user_id").isNull(), F.col("event_id")))
+        .withColumn("_ts_us", _micros("event_ts"))
+        .withColumn("_opens", gap_before.isNull() | (gap_before > gap_us))
+        .withColumn("_run_start_us", F.max(F.when(F.col("_opens"), ts)).over(upto))
         .withColumn(
-            "_starts",
-            F.aggregate(
-                "_evs",
-                F.array().cast("array<bigint>"),
-                lambda acc, e: F.concat(
-                    acc,
-                    F.array(
-                        F.when(
-                            (F.size(acc) == 0)
-                            | (e["_ts_us"] - F.element_at(acc, -1) >= F.lit(max_us)),
-                            e["_ts_us"],
-                        ).otherwise(F.element_at(acc, -1))
-                    ),
-                ),
-            ),
+            "_first_id",
+            F.last(F.when(F.col("_opens"), F.col("event_id")), ignorenulls=True).over(upto),
         )
+    )
+    # (a frame up to the run's end would be quadratic: Spark recomputes following frames)
+    long_run = F.col("user_id").isNotNull() & (ts - F.col("_run_start_us") >= max_us)
+    short = runs.where(~long_run).withColumn("_start_us", F.col("_run_start_us"))
+
+    # a run's events from max_sec after its start on: s_1 = the first of them, s_k+1 = the first
+    # event >= s_k + max_sec
+    def in_order(a, b):
+        return (
+            F.when(a["_ts_us"] < b["_ts_us"], -1)
+            .when(a["_ts_us"] > b["_ts_us"], 1)
+            .when(a["event_id"] < b["event_id"], -1)
+            .when(a["event_id"] > b["event_id"], 1)
+            .otherwise(0)
+        )
+
+    def step(acc, e):
+        opens = (F.size(acc["s"]) == 0) | (e["_ts_us"] - F.element_at(acc["s"], -1) >= max_us)
+        start = F.when(opens, e["_ts_us"]).otherwise(F.element_at(acc["s"], -1))
+        first = F.when(opens, e["event_id"]).otherwise(F.element_at(acc["f"], -1))
+        return F.struct(
+            F.concat(acc["s"], F.array(start)).alias("s"),
+            F.concat(acc["f"], F.array(first)).alias("f"),
+        )
+
+    empty = F.struct(
+        F.array().cast("array<bigint>").alias("s"), F.array().cast("array<string>").alias("f")
+    )
+    capped = (
+        runs.where(long_run)
+        .groupBy("app_id", "user_id", "_run_start_us")
+        .agg(F.collect_list(F.struct("_ts_us", *passed)).alias("_rows"))
+        .withColumn("_rows", F.array_sort("_rows", in_order))
+        .withColumn("_cut", F.aggregate("_rows", empty, step))
+        .select(F.explode(F.arrays_zip("_rows", "_cut.s", "_cut.f")).alias("_z"))
         .select(
-            "app_id",
-            "user_id",
-            F.explode(F.arrays_zip(F.col("_evs.event_id").alias("event_id"), "_starts")).alias(
-                "_z"
-            ),
+            *[F.col(f"_z._rows.{c}").alias(c) for c in passed],
+            F.col("_z.s").alias("_start_us"),
+            F.col("_z.f").alias("_first_id"),
         )
-        .select("app_id", "user_id", F.col("_z.event_id").alias("event_id"), "_z._starts")
-        .withColumnRenamed("_starts", "_start_us")
     )
-    capped = long_runs.join(split, ["app_id", "user_id", "event_id"])
-    sessions = short.unionByName(capped)
-    session_window = Window.partitionBy("app_id", "user_id", "_start_us").orderBy(
-        "event_ts", "event_id"
+    known = F.col("user_id").isNotNull()
+    session_id = F.sha2(F.concat_ws("|", "app_id", "user_id", "_first_id"), 256).substr(1, 32)
+    return (
+        short.select(*passed, "_start_us", "_first_id")
+        .unionByName(capped)
+        .select(
+            *passed,
+            F.when(known, session_id).alias("session_id"),
+            F.when(known, F.timestamp_micros("_start_us")).alias("session_start_ts"),
+        )
     )
-    first_event = F.first("event_id").over(session_window)
-    sessions = sessions.withColumn(
-        "session_id",
-        F.sha2(F.concat_ws("|", "app_id", "user_id", first_event), 256).substr(1, 32),
-    ).withColumn("session_start_ts", F.timestamp_micros("_start_us"))
-    sessions = sessions.drop(
-        "_ts_us", "_new_run", "_run", "_run_start_us", "_run_end_us", "_start_us"
-    )
-    anonymous = (
-        events.where(F.col("user_id").isNull())
-        .withColumn("session_id", F.lit(None).cast("string"))
-        .withColumn("session_start_ts", F.lit(None).cast("timestamp"))
-    )
-    return sessions.unionByName(anonymous)
 
 
 def transform(ods: DataFrame, settings: Settings) -> DataFrame:

@@ -135,3 +135,52 @@ def test_clean_turns_blank_user_into_null(spark):
     df = spark.createDataFrame([(" 42 ", "1.2.3.4"), ("  ", None)], "user_id string, ip string")
     got = clean_events(df).select("user_id", F.col("ip")).collect()
     assert [(r.user_id, r.ip) for r in got] == [("42", "1.2.3.0"), (None, None)]
+
+
+def test_sessions_equal_the_rule_applied_event_by_event_in_python(spark):
+    """Random users with short runs, 24 h runs (cut by the cap), timestamp ties and anonymous
+    events; every column passes through. Expected: the rule applied in plain Python."""
+    import hashlib
+    import random
+
+    rnd = random.Random(7)
+    rows = []
+    for u in range(12):
+        user = None if u == 11 else f"u{u}"
+        app = "a" if u % 2 else "b"
+        t = rnd.randrange(0, 3600)
+        for i in range(80 if u < 2 else rnd.randrange(1, 90)):
+            # mostly short steps, a few 31-min gaps; users 0 and 1 step every 20 min for > 24 h
+            step = 1200 if u < 2 else rnd.choice([0, 5, 60, 600, 1800, 1801, 1860])
+            t += step
+            rows.append(
+                (app, user, f"e{u:02d}-{i:03d}", T0 + dt.timedelta(seconds=t), {"i": str(i)})
+            )
+    events = spark.createDataFrame(
+        rows,
+        "app_id string, user_id string, event_id string, event_ts timestamp, "
+        "attributes map<string,string>",
+    )
+    got = {r.event_id: r for r in sessionize_events(events, GAP, CAP).collect()}
+
+    expected = {}
+    by_user: dict[tuple, list] = {}
+    for app, user, event_id, ts, _ in rows:
+        if user is None:
+            expected[event_id] = (None, None)
+        else:
+            by_user.setdefault((app, user), []).append((ts, event_id))
+    for (app, user), evs in by_user.items():
+        start = last = first = None
+        for ts, event_id in sorted(evs):
+            gap = None if last is None else (ts - last).total_seconds()
+            if start is None or gap > GAP or (ts - start).total_seconds() >= CAP:
+                start, first = ts, event_id
+            last = ts
+            digest = hashlib.sha256(f"{app}|{user}|{first}".encode()).hexdigest()[:32]
+            expected[event_id] = (digest, start)
+    assert {e: (r.session_id, r.session_start_ts) for e, r in got.items()} == expected
+    assert {e: r.attributes for e, r in got.items()} == {r[2]: r[4] for r in rows}
+    # users 0 and 1: 80 events 20 min apart span 26 h 20 min, so the cap cuts them in two
+    assert len({got[f"e00-{i:03d}"].session_id for i in range(80)}) == 2
+    assert len({s for s, _ in expected.values() if s}) > 20
