@@ -40,6 +40,7 @@ import logging
 import sys
 import zlib
 from dataclasses import dataclass, field
+from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -296,7 +297,7 @@ def parse_records(lines: DataFrame, ingest_ts: dt.datetime) -> DataFrame:
         parse_lines(lines.where(schema.isNull() if n is None else schema == n), n, ingest_ts)
         for n in names
     ] or [parse_lines(lines, "canonical", ingest_ts)]
-    return _union(parts)
+    return reduce(DataFrame.unionByName, parts)
 
 
 def parse_objects(
@@ -320,14 +321,7 @@ def parse_objects(
         parse_lines(read_raw_lines(spark, groups[name], adapter_by_stream), name, ingest_ts)
         for name in sorted(groups, key=lambda n: (n is None, n or ""))
     ] or [parse_lines(read_raw_lines(spark, [], adapter_by_stream), "canonical", ingest_ts)]
-    return _union(parts)
-
-
-def _union(parts: list[DataFrame]) -> DataFrame:
-    result = parts[0]
-    for part in parts[1:]:
-        result = result.unionByName(part)
-    return result
+    return reduce(DataFrame.unionByName, parts)
 
 
 def reject_implausible_times(
