@@ -35,10 +35,13 @@ window in one query (Spark >= 3.4 runs several stateful operators in one query; 
 Late records: Spark's stateful operators drop an input record whose window (or own session
 ``[t, t + gap)``) ends at or before the batch's watermark. Each stateful query keeps those
 records in ``<root>/rt/rt_late_events`` (one row per query and record, with the watermark and the
-lateness; :func:`spark_jobs.streaming.transforms.select_late_events`): after writing a batch it
-reads the batch's Kafka offset range again (from the query's offset log, with the watermark the
-batch ran with) and appends the late ones, once per batch. The per-batch count Spark reports is
-logged too ("late rows dropped").
+lateness; :func:`spark_jobs.streaming.transforms.select_late_events`): it reads a batch's Kafka
+offset range again (from the query's offset log, with the watermark the batch ran with) and
+appends the late ones, once per batch. That late pass for batch N runs in batch N + 1 (and for
+the last batch when the queries stop), where Spark's progress of batch N is known: it is skipped
+when that progress reports no row dropped by the watermark, and runs whenever the progress is
+unknown (the first batch after a restart, a crash in between), so a kill loses no late record.
+The per-batch count Spark reports is logged too ("late rows dropped").
 
 Exactly once into Delta: every micro-batch is written by ``foreachBatch`` with Delta's
 ``txnAppId`` (query name + the checkpoint's query id) and ``txnVersion`` (the batch id), so a
@@ -315,6 +318,38 @@ def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
     conform(late, SCHEMAS[LATE_EVENTS]).write.format("delta").mode("append").save(path)
 
 
+#: the stateful queries this process started, whose last batch's late pass is still owed:
+#: name -> (query, params, checkpoint, state of :func:`write_batch`)
+_RUNNING: dict[str, tuple[StreamQuery, StreamParams, str, dict]] = {}
+
+
+def dropped_rows(streaming_query, batch_id: int) -> int | None:
+    """Rows the query's stateful operators dropped by the watermark in batch ``batch_id``, from
+    Spark's progress of that batch (``numRowsDroppedByWatermark`` summed over the operators);
+    None when this process has no progress of that batch (a restart, or not reported yet)."""
+    progress = getattr(streaming_query, "lastProgress", None) if streaming_query else None
+    if progress is None:
+        return None
+    report = json.loads(progress.json)
+    if int(report.get("batchId", -1)) != batch_id:
+        return None
+    operators = report.get("stateOperators") or []
+    return sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
+
+
+def finish_late_events(spark: SparkSession, settings: Settings) -> None:
+    """The late pass of each stopped stateful query's last batch (the next batch would have run
+    it), when Spark's progress reports rows dropped in it; unknown progress runs it too."""
+    for name, (query, params, checkpoint, state) in list(_RUNNING.items()):
+        running = state.get("query")
+        last = getattr(running, "lastProgress", None) if running else None
+        if "id" in state and last is not None:
+            batch_id = int(json.loads(last.json)["batchId"])
+            if dropped_rows(running, batch_id) != 0:
+                write_late_events(query, settings, params, checkpoint, state["id"], spark, batch_id)
+        del _RUNNING[name]
+
+
 def write_batch(
     query: StreamQuery,
     settings: Settings,
@@ -325,16 +360,23 @@ def write_batch(
     batch_id: int,
 ) -> None:
     """foreachBatch body: append the batch to the query's Delta table once per batch id, keep the
-    batch's late records (stateful queries), then publish the batch to the result topic (when the
-    query has one), at least once."""
+    previous batch's late records (stateful queries; see the module docstring), then publish the
+    batch to the result topic (when the query has one), at least once.
+
+    ``writer_id`` is the query's state in this process: ``"id"``, its Delta writer id, and
+    ``"query"``, the running StreamingQuery (set by :func:`start_query`)."""
     spark = batch.sparkSession
     if "id" not in writer_id:
         writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
     batch = conform(batch, SCHEMAS[query.name]).persist()  # the registry's columns, in order
     try:
         append_once(batch, table_location(settings, query.name), writer_id["id"], batch_id)
-        if query.late_time is not None:
-            write_late_events(query, settings, params, checkpoint, writer_id["id"], spark, batch_id)
+        if query.late_time is not None and batch_id > 0:
+            previous = batch_id - 1
+            if dropped_rows(writer_id.get("query"), previous) != 0:
+                write_late_events(
+                    query, settings, params, checkpoint, writer_id["id"], spark, previous
+                )
         if query.result_topic:
             records = batch.select(
                 query.key().alias("key"),
@@ -368,17 +410,21 @@ def start_query(
     events = X.parse_kafka_records(read_topics(spark, settings, topics), query.schema)
     result = query.build(X.with_watermark(events, params.watermark_sec), params)
     checkpoint = checkpoint_location(settings, query.name)
+    state: dict = {}
     writer = (
         result.writeStream.queryName(query.name)
         .outputMode("append")
         .option("checkpointLocation", checkpoint)
-        .foreachBatch(partial(write_batch, query, settings, params, checkpoint, {}))
+        .foreachBatch(partial(write_batch, query, settings, params, checkpoint, state))
     )
     if available_now:
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{settings.stream_trigger_sec} seconds")
     started = writer.start()
+    state["query"] = started
+    if query.late_time is not None:
+        _RUNNING[query.name] = (query, params, checkpoint, state)
     log.info(
         "STREAM %s: started on %s (%s) -> %s", query.name, ",".join(topics), query.schema,
         table_location(settings, query.name),
@@ -583,7 +629,9 @@ def run_stream(
         listener.flush(running)
     errors = [f"{s.name}: {s.exception()}" for s in running if s.exception()]
     if errors:
+        _RUNNING.clear()  # a failed query's last batch is run again by the next start
         raise RuntimeError("streaming queries failed: " + "; ".join(errors))
+    finish_late_events(spark, settings)
     log.info("STREAM %d queries ended", len(running))
 
 
