@@ -318,9 +318,9 @@ def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
     conform(late, SCHEMAS[LATE_EVENTS]).write.format("delta").mode("append").save(path)
 
 
-#: the stateful queries this process started, whose last batch's late pass is still owed:
-#: name -> (query, params, checkpoint, state of :func:`write_batch`)
-_RUNNING: dict[str, tuple[StreamQuery, StreamParams, str, dict]] = {}
+#: a started stateful query whose last batch's late pass is owed when it stops:
+#: (query, params, checkpoint, state of :func:`write_batch`)
+OwedLatePass = tuple[StreamQuery, StreamParams, str, dict]
 
 
 def dropped_rows(streaming_query, batch_id: int) -> int | None:
@@ -337,17 +337,18 @@ def dropped_rows(streaming_query, batch_id: int) -> int | None:
     return sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
 
 
-def finish_late_events(spark: SparkSession, settings: Settings) -> None:
+def finish_late_events(spark: SparkSession, settings: Settings, owed: list[OwedLatePass]) -> None:
     """The late pass of each stopped stateful query's last batch (the next batch would have run
-    it), when Spark's progress reports rows dropped in it; unknown progress runs it too."""
-    for name, (query, params, checkpoint, state) in list(_RUNNING.items()):
+    it), when Spark's progress reports rows dropped in it. A query that ran no batch in this
+    process leaves its last batch's pass to its next batch (which runs it, the progress being
+    unknown there)."""
+    for query, params, checkpoint, state in owed:
         running = state.get("query")
         last = getattr(running, "lastProgress", None) if running else None
         if "id" in state and last is not None:
             batch_id = int(json.loads(last.json)["batchId"])
             if dropped_rows(running, batch_id) != 0:
                 write_late_events(query, settings, params, checkpoint, state["id"], spark, batch_id)
-        del _RUNNING[name]
 
 
 def write_batch(
@@ -398,9 +399,11 @@ def start_query(
     query: StreamQuery,
     params: StreamParams,
     available_now: bool,
+    owed: list[OwedLatePass] | None = None,
 ):
     """Start one streaming query; returns the StreamingQuery, or None when no input topic
-    carries its schema."""
+    carries its schema. A stateful query is added to ``owed`` (its last batch's late pass is
+    run by :func:`finish_late_events` when it stops)."""
     topics = topics_of(settings, query.schema)
     if not topics:
         log.warning(
@@ -423,8 +426,8 @@ def start_query(
         writer = writer.trigger(processingTime=f"{settings.stream_trigger_sec} seconds")
     started = writer.start()
     state["query"] = started
-    if query.late_time is not None:
-        _RUNNING[query.name] = (query, params, checkpoint, state)
+    if query.late_time is not None and owed is not None:
+        owed.append((query, params, checkpoint, state))
     log.info(
         "STREAM %s: started on %s (%s) -> %s", query.name, ",".join(topics), query.schema,
         table_location(settings, query.name),
@@ -602,7 +605,10 @@ def run_stream(
         create_late_events_table(spark, settings)
     listener = _progress_listener()
     spark.streams.addListener(listener)
-    running = [s for q in chosen if (s := start_query(spark, settings, q, params, available_now))]
+    owed: list[OwedLatePass] = []
+    running = [
+        s for q in chosen if (s := start_query(spark, settings, q, params, available_now, owed))
+    ]
     if settings.stream_archive_uri and (not only or ARCHIVE_QUERY in only):
         running.append(start_archive_query(spark, settings, available_now))
     stop_requested = []
@@ -629,9 +635,10 @@ def run_stream(
         listener.flush(running)
     errors = [f"{s.name}: {s.exception()}" for s in running if s.exception()]
     if errors:
-        _RUNNING.clear()  # a failed query's last batch is run again by the next start
+        # no late pass here: at the next start each query's first batch runs its previous
+        # batch's pass (progress unknown), and a failed batch runs again
         raise RuntimeError("streaming queries failed: " + "; ".join(errors))
-    finish_late_events(spark, settings)
+    finish_late_events(spark, settings, owed)
     log.info("STREAM %d queries ended", len(running))
 
 
