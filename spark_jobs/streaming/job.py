@@ -286,6 +286,9 @@ def write_late_events(
     The batch's input is read again from Kafka by the offsets the query logged for it, with the
     watermark it ran with; nothing is read when the watermark is still unset (batch 0) or the
     batch read nothing (a batch that only advanced the watermark).
+
+    Raises Spark's error from the Kafka source when the batch's offsets are no longer on the
+    broker (retention; ``failOnDataLoss`` is on), and Delta's when the append fails.
     """
     start, end, watermark_ms = batch_offsets(spark, checkpoint, batch_id)
     if watermark_ms <= 0 or start == end:
@@ -323,32 +326,42 @@ def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
 OwedLatePass = tuple[StreamQuery, StreamParams, str, dict]
 
 
+def _dropped(report: dict) -> int:
+    """Rows dropped by the watermark in one progress report (``StreamingQueryProgress`` as a
+    dict): ``numRowsDroppedByWatermark`` summed over its stateful operators; 0 without any."""
+    operators = report.get("stateOperators") or []
+    return sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
+
+
+def _last_report(streaming_query) -> dict | None:
+    """The query's last progress report as a dict; None without a query or a reported batch."""
+    progress = getattr(streaming_query, "lastProgress", None) if streaming_query else None
+    return None if progress is None else json.loads(progress.json)
+
+
 def dropped_rows(streaming_query, batch_id: int) -> int | None:
     """Rows the query's stateful operators dropped by the watermark in batch ``batch_id``, from
     Spark's progress of that batch (``numRowsDroppedByWatermark`` summed over the operators);
     None when this process has no progress of that batch (a restart, or not reported yet)."""
-    progress = getattr(streaming_query, "lastProgress", None) if streaming_query else None
-    if progress is None:
+    report = _last_report(streaming_query)
+    if report is None or int(report.get("batchId", -1)) != batch_id:
         return None
-    report = json.loads(progress.json)
-    if int(report.get("batchId", -1)) != batch_id:
-        return None
-    operators = report.get("stateOperators") or []
-    return sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
+    return _dropped(report)
 
 
 def finish_late_events(spark: SparkSession, settings: Settings, owed: list[OwedLatePass]) -> None:
     """The late pass of each stopped stateful query's last batch (the next batch would have run
     it), when Spark's progress reports rows dropped in it. A query that ran no batch in this
     process leaves its last batch's pass to its next batch (which runs it, the progress being
-    unknown there)."""
+    unknown there).
+
+    Raises what :func:`write_late_events` raises.
+    """
     for query, params, checkpoint, state in owed:
-        running = state.get("query")
-        last = getattr(running, "lastProgress", None) if running else None
-        if "id" in state and last is not None:
-            batch_id = int(json.loads(last.json)["batchId"])
-            if dropped_rows(running, batch_id) != 0:
-                write_late_events(query, settings, params, checkpoint, state["id"], spark, batch_id)
+        report = _last_report(state.get("query"))
+        if "id" in state and report is not None and _dropped(report) != 0:
+            batch_id = int(report["batchId"])
+            write_late_events(query, settings, params, checkpoint, state["id"], spark, batch_id)
 
 
 def write_batch(
@@ -504,7 +517,7 @@ def describe_progress(progress: dict) -> str:
     """One log line of a query's progress (``StreamingQueryProgress`` as a dict)."""
     operators = progress.get("stateOperators") or []
     state_rows = sum(int(o.get("numRowsTotal", 0)) for o in operators)
-    late = sum(int(o.get("numRowsDroppedByWatermark", 0)) for o in operators)
+    late = _dropped(progress)
     duration = (progress.get("durationMs") or {}).get("triggerExecution", 0)
     watermark = (progress.get("eventTime") or {}).get("watermark", "-")
     return (
