@@ -1,9 +1,9 @@
 """Shared fixtures: one local Spark + Delta session per test process, a fresh lake per test, a
 moto server for the AWS APIs; and how pytest-xdist spreads the suite over the machine's cores.
 
-``make test TEST_WORKERS=auto`` (or ``pytest -n auto``) runs pytest-xdist workers, at most 4
-(``make test`` alone, what CI runs, is one process). Each worker is a test process with its own
-Spark session and its own servers (free ports, private state folders).
+``make test`` (what CI runs; ``TEST_WORKERS=auto``, i.e. ``pytest -n auto``) runs pytest-xdist
+workers, one per core, at most 4; ``make test TEST_WORKERS=0`` is one process. Each worker is a
+test process with its own Spark session and its own servers (free ports, private state folders).
 
 - :func:`pytest_xdist_make_scheduler` hands out groups of tests (:func:`scheduling_group`): the
   tests that share a module- or session-scoped fixture (a real-data lake, the local Airflow run,
@@ -30,17 +30,26 @@ SHARED_FOLDER_GROUPS = {"tests/serving"}
 SPLIT_FILES = {"tests/test_delivery.py", "tests/test_pipeline_e2e.py"}
 #: the Airflow tests on the one local-Airflow run (``standalone_run``): one group
 STANDALONE_FILES = {"tests/dags/test_airflow_ui.py", "tests/dags/test_clickstream_daily_e2e.py"}
-#: rough minutes of the long groups on 2 cores, to schedule them first (longest first)
+_DELIVERY, _E2E = "tests/test_delivery.py::", "tests/test_pipeline_e2e.py::"
+#: minutes of the long groups on 2 workers on 2 cores (fresh-clone ``make test``, 2026-12-03), to
+#: schedule them first, longest first: a long group handed out last keeps one worker busy while
+#: the other idles (the three weeks across DST, unweighted, ran alone for its last 6 minutes)
 GROUP_WEIGHTS = {
-    "airflow-standalone": 25,
-    "tests/serving": 6,
-    "tests/streaming/test_archive_pipeline.py": 6,
-    "tests/test_delivery.py::test_any_schedule_of_runs_ends_where_one_full_range_run_ends": 5,
-    "tests/test_delivery.py::test_online_retail_day_by_day_equals_one_range_run": 5,
-    "tests/streaming/test_stream_restart.py": 4,
-    "tests/streaming/test_stream_e2e.py": 3,
-    "tests/test_report.py": 3,
+    "airflow-standalone": 27.5,
+    "tests/serving": 9.5,
+    f"{_DELIVERY}test_any_schedule_of_runs_ends_where_one_full_range_run_ends": 8,
+    f"{_DELIVERY}test_online_retail_day_by_day_equals_one_range_run": 6,
+    f"{_E2E}test_online_retail_three_weeks_across_the_dst_switch": 6,
+    f"{_DELIVERY}test_a_run_rewrites_only_its_landings_apps_and_every_day_of_their_range": 3.4,
+    "tests/streaming/test_archive_pipeline.py": 3,
+    f"{_E2E}test_late_and_duplicate_objects_land_in_their_own_day": 3,
     "tests/test_cli.py": 3,
+    "tests/streaming/test_stream_restart.py": 2.5,
+    f"{_DELIVERY}test_an_ingest_killed_between_any_two_steps_ends_like_an_uninterrupted_one": 2.3,
+    "tests/common/test_first_seen.py": 2.2,
+    f"{_DELIVERY}test_an_object_written_into_a_processed_folder_is_ingested_by_the_next_run": 2.1,
+    "tests/streaming/test_stream_e2e.py": 1.5,
+    "tests/test_report.py": 1,
 }
 
 
