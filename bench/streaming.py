@@ -6,11 +6,11 @@ rt_* Delta tables, in one bounded run (a benchmark, not a timed test; figures go
 Steps: start a local broker in a temporary folder on free ports (``lakehouse kafka start``;
 ``--bootstrap`` uses a running one instead); produce ``--events`` MSK Clickstream Lab records
 into a fresh topic with ``--start-time`` (event times ``1 / --event-rate`` apart, sent as fast as
-the broker takes them); run ``lakehouse stream --available-now`` on that topic (the three lab
-queries and the raw archive; ``--max-offsets`` records per micro-batch) as a user runs it, in a
-subprocess whose process tree (Python driver + Spark JVM + Python workers) is sampled for memory
-(PSS) every 0.5 s;
-read the job's per-batch progress lines; stop the broker.
+the broker takes them); run ``lakehouse stream --available-now`` on that topic (the lab's
+session query, which writes the three lab tables, and the raw archive; ``--max-offsets``
+records per micro-batch) as a user runs it, in a subprocess whose process tree (Python
+driver + Spark JVM + Python workers) is sampled for memory (PSS) every 0.5 s; read the job's
+per-batch progress lines; stop the broker.
 
 With ``--live SECONDS`` it measures the job as it runs in production instead: ``lakehouse
 stream`` runs continuously (its trigger, ``LAKEHOUSE_STREAM_TRIGGER_SEC``), and ``lakehouse
@@ -56,7 +56,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-QUERIES = ("rt_user_sessions_checkout", "rt_clickevents_userid_agg", "rt_departments_agg")
+#: the lab's session query and the tables it writes
+QUERIES = ("clickstream_sessions",)
+TABLES = {
+    "clickstream_sessions": (
+        "rt_user_sessions_checkout", "rt_clickevents_userid_agg", "rt_departments_agg"
+    ),
+}  # fmt: skip
 START = "2024-03-01T00:00:00"
 _PROGRESS = re.compile(
     r"STREAM (?P<query>\S+) batch (?P<batch>\d+): (?P<rows>\d+) input rows .*?"
@@ -415,8 +421,10 @@ def main() -> None:
             continue
         rows = [r for r, _ in figures if r]
         durations = [ms / 1000 for r, ms in figures]
-        table = work / "lake" / "rt" / query
-        written = len(read_delta(table)) if (table / "_delta_log").exists() else "-"
+        tables = [work / "lake" / "rt" / t for t in TABLES.get(query, (query,))]
+        written = "/".join(
+            str(len(read_delta(t))) if (t / "_delta_log").exists() else "-" for t in tables
+        )
         print(
             f"{query:28} {len(figures):7d} {statistics.median(rows or [0]):10.0f} "
             f"{statistics.median(durations):9.1f} {max(durations):7.1f} "

@@ -523,7 +523,10 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="real-time session gap (LAKEHOUSE_STREAM_SESSION_GAP_SEC, the lab's 1 s)",
     )
-    p.add_argument("--queries", help="comma-separated query (= table) names; default all")
+    p.add_argument(
+        "--queries",
+        help="comma-separated query names, or names of the tables they write; default all",
+    )
     p.add_argument("--bootstrap", help="HOST:PORT (default LAKEHOUSE_KAFKA_BOOTSTRAP)")
     p.set_defaults(func=cmd_stream)
 

@@ -20,9 +20,7 @@ from spark_jobs.settings import Settings
 
 #: the queries ``lakehouse stream`` runs (spark_jobs.streaming.job.QUERY_NAMES, without pyspark)
 STREAM_QUERIES = (
-    "rt_user_sessions_checkout",
-    "rt_clickevents_userid_agg",
-    "rt_departments_agg",
+    "clickstream_sessions",
     "rt_trade_orders_1m",
     "rt_error_events",
     "rt_warning_alerts",

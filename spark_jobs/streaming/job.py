@@ -1,14 +1,18 @@
 """The Structured Streaming job: Kafka topics -> real-time window tables (Delta) and result topics.
 
-``lakehouse stream [--available-now]`` starts one streaming query per output table, each with
-its own checkpoint (``<root>/rt/_checkpoints/<query>``) and Delta output (``<root>/rt/<table>``):
+``lakehouse stream [--available-now]`` starts one streaming query per input computation, each
+with its own checkpoint (``<root>/rt/_checkpoints/<query>``), writing Delta outputs
+(``<root>/rt/<table>``):
 
-- ``rt_user_sessions_checkout`` (msk_clickstream_lab) -> topic
-  ``User_Sessions_Aggregates_With_Order_Checkout``, key ``userId:windowBeginTime``;
-- ``rt_clickevents_userid_agg`` (msk_clickstream_lab) -> topic ``ClickEvents_UserId_Agg_Result``,
-  key ``windowBeginTime``;
-- ``rt_departments_agg`` (msk_clickstream_lab) -> topic ``Departments_Agg``, key
-  ``departmentName:windowBeginTime``;
+- ``clickstream_sessions`` (msk_clickstream_lab): the lab's session window, once, for its three
+  outputs (:func:`session_outputs`):
+
+  - ``rt_user_sessions_checkout`` -> topic ``User_Sessions_Aggregates_With_Order_Checkout``,
+    key ``userId:windowBeginTime``;
+  - ``rt_clickevents_userid_agg`` -> topic ``ClickEvents_UserId_Agg_Result``, key
+    ``windowBeginTime``;
+  - ``rt_departments_agg`` -> topic ``Departments_Agg``, key ``departmentName:windowBeginTime``;
+
 - ``rt_trade_orders_1m`` (kda_trade_orders), Delta only;
 - ``rt_error_events`` and ``rt_warning_alerts`` (backend_behaviour), Delta only;
 - ``raw_archive``: every input record, to the landing URI ``STREAM_ARCHIVE`` in the Kafka Connect
@@ -28,9 +32,11 @@ rejected ones (bad JSON, missing event time...) take no part.
 
 Event time and output mode: a watermark of ``STREAM_WATERMARK_SEC`` (20 s) behind the largest
 event time seen; every windowed query runs in append mode, so a window is written once, when the
-watermark passes its end. The 10 s session aggregates chain the session window and the tumbling
-window in one query (Spark >= 3.4 runs several stateful operators in one query; the session's
-``window_time`` is the tumbling window's event time).
+watermark passes its end. The 10 s session aggregates are windows of session end: the session
+query keeps every closed session in ``<root>/rt/_state/clickstream_sessions`` and, in the batch
+whose watermark passes a window's end (when every session of the window has closed), aggregates
+the window from there, so the Kafka read, the parse and the session state are paid once for the
+three lab outputs, not once per output.
 
 Late records: Spark's stateful operators drop an input record whose window (or own session
 ``[t, t + gap)``) ends at or before the batch's watermark. Each stateful query keeps those
@@ -71,7 +77,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_jobs import tables as T
-from spark_jobs.common.delta_io import append_once
+from spark_jobs.common.delta_io import append_once, is_delta_table
 from spark_jobs.common.schemas import SCHEMAS, conform
 from spark_jobs.settings import Settings
 from spark_jobs.streaming import transforms as X
@@ -95,21 +101,33 @@ class StreamParams:
 
 
 @dataclass(frozen=True)
+class Output:
+    """A table a query writes, with the lab's Kafka result topic and the key of a row."""
+
+    table: str
+    result_topic: str | None = None
+    key: Callable[[], Column] | None = None
+
+
+@dataclass(frozen=True)
 class StreamQuery:
-    """One streaming query: its name (= its Delta table), input schema, transformation and, for
-    the lab's outputs, the Kafka result topic with the key of a row."""
+    """One streaming query: its name (its checkpoint; the table, for a one-table query), input
+    schema, transformation, the tables it writes and when its stateful operator drops a record.
+
+    A query with ``derive`` writes the tables ``derive`` computes from each micro-batch
+    (:func:`session_outputs`); otherwise the micro-batch itself is the rows of its one output."""
 
     name: str
     schema: str
     build: Callable[[DataFrame, StreamParams], DataFrame]
-    result_topic: str | None = None
-    key: Callable[[], Column] | None = None
+    outputs: tuple[Output, ...]
     #: when the query's stateful operator drops a record (None: stateless, nothing is dropped)
     late_time: Callable[[StreamParams], Column] | None = None
+    derive: Callable[..., list[tuple[Output, DataFrame]]] | None = None
 
-
-def _sessions(events: DataFrame, params: StreamParams) -> DataFrame:
-    return X.sessionize_clicks(events, params.session_gap_sec)
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(o.table for o in self.outputs)
 
 
 def _key(*columns: str) -> Callable[[], Column]:
@@ -124,48 +142,163 @@ def _minute_late(params: StreamParams) -> Column:
     return X.window_late_time(X.MINUTE_WINDOW_SEC)
 
 
+#: the lab's session query: one session window over the clicks feeds its three outputs
+LAB_SESSIONS = "clickstream_sessions"
+SESSIONS_CHECKOUT = Output(
+    T.RT_USER_SESSIONS_CHECKOUT,
+    "User_Sessions_Aggregates_With_Order_Checkout",
+    _key("userId", "windowBeginTime"),
+)
+CLICKEVENTS_AGG = Output(
+    "rt_clickevents_userid_agg", "ClickEvents_UserId_Agg_Result", _key("windowBeginTime")
+)
+DEPARTMENTS_AGG = Output(
+    "rt_departments_agg", "Departments_Agg", _key("departmentName", "windowBeginTime")
+)
+#: columns of the closed sessions the lab query keeps (``<root>/rt/_state/clickstream_sessions``)
+SESSION_STATE_COLUMNS = (
+    "userId",
+    "eventCount",
+    "orderCheckoutEventCount",
+    "hasOrderCheckout",
+    "deptList",
+    "windowBeginTime",
+    "windowEndTime",
+)
+
+
+#: every this many batches the lab query deletes from its session state the sessions of windows
+#: closed before the batch (no batch reads them again), then vacuums the state (Delta's 7 days)
+STATE_TRIM_BATCHES = 50
+
+
+def _sessions(events: DataFrame, params: StreamParams) -> DataFrame:
+    return X.sessionize_clicks(events, params.session_gap_sec).select(*SESSION_STATE_COLUMNS)
+
+
+def session_state_location(settings: Settings) -> str:
+    """Every closed session of the lab query, all of them (with or without checkout):
+    ``<root>/rt/_state/clickstream_sessions``, a Delta table the 10 s aggregates are computed
+    from (internal state of the query, not a published table)."""
+    return f"{settings.lakehouse_root}/{RT_LAYER}/_state/{LAB_SESSIONS}"
+
+
+def batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
+    """The watermark (epoch ms) micro-batch ``batch_id`` ran with, from the query's offset log
+    (``batchWatermarkMs``); 0 before the first batch."""
+    if batch_id < 0:
+        return 0
+    entry = _read_log_file(spark, f"{checkpoint}/offsets/{batch_id}")
+    return int(json.loads(entry[1])["batchWatermarkMs"])
+
+
+def session_outputs(
+    settings: Settings, checkpoint: str, writer_id: str, sessions: DataFrame, batch_id: int
+) -> list[tuple[Output, DataFrame]]:
+    """The lab's three outputs of one micro-batch of closed sessions.
+
+    The batch's sessions (every session the watermark closed in this batch) are appended once
+    to the session state (:func:`session_state_location`); the sessions with a checkout are
+    ``rt_user_sessions_checkout``; the 10 s windows of session end that this batch's watermark
+    closes (:func:`spark_jobs.streaming.transforms.closed_session_ends`: the previous and this
+    batch's watermark from the offset log) are aggregated from the state into
+    ``rt_clickevents_userid_agg`` and ``rt_departments_agg``. So the Kafka read, the parse and
+    the session window run once for the three outputs, and a window is written in the batch
+    whose watermark passes its end, as Spark's own chained window would write it.
+
+    A replayed batch finds its sessions in the state already (the append is skipped by its
+    ``txnVersion``) and reads the same windows: the same rows. Every
+    :data:`STATE_TRIM_BATCHES` batches the state loses the sessions of the windows closed before
+    this batch (this batch and later ones read only sessions ending after them, a replay of this
+    batch included), so it holds about that many batches of sessions, not the stream's history.
+
+    Returns:
+        ``(output, rows)`` pairs; the aggregates only when the batch closes a window.
+    """
+    spark = sessions.sparkSession
+    state = session_state_location(settings)
+    if not sessions.isEmpty() or not is_delta_table(spark, state):
+        append_once(sessions, state, writer_id, batch_id)
+    outputs = [(SESSIONS_CHECKOUT, X.select_user_sessions_checkout(sessions))]
+    closed = X.closed_session_ends(
+        batch_watermark(spark, checkpoint, batch_id - 1),
+        batch_watermark(spark, checkpoint, batch_id),
+        X.SESSION_AGG_WINDOW_SEC,
+    )
+    if closed is not None:
+        low, high = closed
+        ended = F.col("windowEndTime")
+        recent = spark.read.format("delta").load(state).where((ended > low) & (ended <= high))
+        window = X.SESSION_AGG_WINDOW_SEC
+        outputs += [
+            (CLICKEVENTS_AGG, X.aggregate_clickevents_userid(recent, window)),
+            (DEPARTMENTS_AGG, X.aggregate_departments(recent, window)),
+        ]
+        if batch_id % STATE_TRIM_BATCHES == 0:
+            trim_session_state(spark, state, low)
+    return outputs
+
+
+def trim_session_state(spark: SparkSession, state: str, closed_ms: int) -> None:
+    """Delete the stored sessions ending at or before ``closed_ms`` (epoch ms; their windows are
+    closed and written), then VACUUM the state with Delta's default retention (7 days)."""
+    from delta.tables import DeltaTable
+
+    table = DeltaTable.forPath(spark, state)
+    table.delete(F.col("windowEndTime") <= F.lit(closed_ms))
+    table.vacuum()
+    log.info("STREAM %s: session state keeps sessions ending after %d", LAB_SESSIONS, closed_ms)
+
+
 QUERIES: tuple[StreamQuery, ...] = (
     StreamQuery(
-        "rt_user_sessions_checkout",
+        LAB_SESSIONS,
         "msk_clickstream_lab",
-        lambda ev, p: X.select_user_sessions_checkout(_sessions(ev, p)),
-        "User_Sessions_Aggregates_With_Order_Checkout",
-        _key("userId", "windowBeginTime"),
+        _sessions,
+        (SESSIONS_CHECKOUT, CLICKEVENTS_AGG, DEPARTMENTS_AGG),
         _session_late,
-    ),
-    StreamQuery(
-        "rt_clickevents_userid_agg",
-        "msk_clickstream_lab",
-        lambda ev, p: X.aggregate_clickevents_userid(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
-        "ClickEvents_UserId_Agg_Result",
-        _key("windowBeginTime"),
-        _session_late,
-    ),
-    StreamQuery(
-        "rt_departments_agg",
-        "msk_clickstream_lab",
-        lambda ev, p: X.aggregate_departments(_sessions(ev, p), X.SESSION_AGG_WINDOW_SEC),
-        "Departments_Agg",
-        _key("departmentName", "windowBeginTime"),
-        _session_late,
+        session_outputs,
     ),
     StreamQuery(
         "rt_trade_orders_1m",
         "kda_trade_orders",
         lambda ev, p: X.aggregate_trade_orders_1m(ev),
-        late_time=_minute_late,
+        (Output("rt_trade_orders_1m"),),
+        _minute_late,
     ),
-    StreamQuery("rt_error_events", "backend_behaviour", lambda ev, p: X.select_error_events(ev)),
+    StreamQuery(
+        "rt_error_events",
+        "backend_behaviour",
+        lambda ev, p: X.select_error_events(ev),
+        (Output("rt_error_events"),),
+    ),
     StreamQuery(
         "rt_warning_alerts",
         "backend_behaviour",
         lambda ev, p: X.aggregate_warning_alerts(ev),
-        late_time=_minute_late,
+        (Output("rt_warning_alerts"),),
+        _minute_late,
     ),
 )
 #: the raw archive's query (no table: objects under ``STREAM_ARCHIVE``)
 ARCHIVE_QUERY = "raw_archive"
 QUERY_NAMES = (*(q.name for q in QUERIES), ARCHIVE_QUERY)
+
+
+def query_names(names: list[str]) -> list[str]:
+    """Query names for names of queries or of the tables they write (``rt_departments_agg`` ->
+    ``clickstream_sessions``), in the order of :data:`QUERY_NAMES`.
+
+    Raises:
+        ValueError: a name that is neither a query nor a table of one.
+    """
+    of_table = {t: q.name for q in QUERIES for t in q.tables}
+    unknown = sorted(set(names) - set(QUERY_NAMES) - set(of_table))
+    if unknown:
+        known = [*QUERY_NAMES, *of_table]
+        raise ValueError(f"unknown queries {unknown}; expected some of {known}")
+    wanted = {of_table.get(n, n) for n in names}
+    return [n for n in QUERY_NAMES if n in wanted]
 
 
 def table_location(settings: Settings, table: str) -> str:
@@ -178,9 +311,11 @@ def checkpoint_location(settings: Settings, query: str) -> str:
     return f"{settings.lakehouse_root}/{RT_LAYER}/_checkpoints/{query}"
 
 
-def result_topic(settings: Settings, query: StreamQuery) -> str | None:
-    """The query's Kafka result topic: ``STREAM_RESULT_TOPIC_PREFIX`` + the lab's name."""
-    return settings.stream_result_topic_prefix + query.result_topic if query.result_topic else None
+def result_topic(settings: Settings, output: Output) -> str | None:
+    """An output's Kafka result topic: ``STREAM_RESULT_TOPIC_PREFIX`` + the lab's name."""
+    if not output.result_topic:
+        return None
+    return settings.stream_result_topic_prefix + output.result_topic
 
 
 def check_stream_topics(stream_topics: dict[str, str]) -> None:
@@ -310,8 +445,6 @@ def create_late_events_table(spark: SparkSession, settings: Settings) -> None:
     """Create the empty ``rt_late_events`` table when missing, before the queries start: several
     queries append to it, and Delta lets concurrent blind appends commit but not concurrent
     creations."""
-    from spark_jobs.common.delta_io import is_delta_table
-
     path = table_location(settings, LATE_EVENTS)
     if is_delta_table(spark, path):
         return
@@ -364,6 +497,33 @@ def finish_late_events(spark: SparkSession, settings: Settings, owed: list[OwedL
             write_late_events(query, settings, params, checkpoint, state["id"], spark, batch_id)
 
 
+def write_output(
+    settings: Settings, output: Output, rows: DataFrame, writer_id: str, batch_id: int
+) -> None:
+    """Append ``rows`` to the output's Delta table once per batch id, then publish them to its
+    result topic (when it has one), at least once. An empty batch adds no Delta commit once the
+    table exists (the first batch creates it, empty or not) and sends nothing."""
+    path = table_location(settings, output.table)
+    rows = conform(rows, SCHEMAS[output.table]).persist()  # the registry's columns, in order
+    try:
+        if rows.isEmpty() and is_delta_table(rows.sparkSession, path):
+            return
+        append_once(rows, path, writer_id, batch_id)
+        if output.result_topic:
+            records = rows.select(
+                output.key().alias("key"),
+                F.to_json(F.struct(*[F.col(c) for c in rows.columns])).alias("value"),
+            )
+            (
+                records.write.format("kafka")
+                .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
+                .option("topic", result_topic(settings, output))
+                .save()
+            )
+    finally:
+        rows.unpersist()
+
+
 def write_batch(
     query: StreamQuery,
     settings: Settings,
@@ -373,35 +533,29 @@ def write_batch(
     batch: DataFrame,
     batch_id: int,
 ) -> None:
-    """foreachBatch body: append the batch to the query's Delta table once per batch id, keep the
-    previous batch's late records (stateful queries; see the module docstring), then publish the
-    batch to the result topic (when the query has one), at least once.
+    """foreachBatch body: write the query's outputs of the batch (:func:`write_output`: Delta
+    once per batch id, result topics at least once), then keep the previous batch's late
+    records (stateful queries; see the module docstring).
 
     ``writer_id`` is the query's state in this process: ``"id"``, its Delta writer id, and
     ``"query"``, the running StreamingQuery (set by :func:`start_query`)."""
     spark = batch.sparkSession
     if "id" not in writer_id:
         writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
-    batch = conform(batch, SCHEMAS[query.name]).persist()  # the registry's columns, in order
+    batch = batch.persist()  # the stateful query runs once for all its outputs
     try:
-        append_once(batch, table_location(settings, query.name), writer_id["id"], batch_id)
+        if query.derive is None:
+            outputs = [(query.outputs[0], batch)]
+        else:
+            outputs = query.derive(settings, checkpoint, writer_id["id"], batch, batch_id)
+        for output, rows in outputs:
+            write_output(settings, output, rows, writer_id["id"], batch_id)
         if query.late_time is not None and batch_id > 0:
             previous = batch_id - 1
             if dropped_rows(writer_id.get("query"), previous) != 0:
                 write_late_events(
                     query, settings, params, checkpoint, writer_id["id"], spark, previous
                 )
-        if query.result_topic:
-            records = batch.select(
-                query.key().alias("key"),
-                F.to_json(F.struct(*[F.col(c) for c in batch.columns])).alias("value"),
-            )
-            (
-                records.write.format("kafka")
-                .option("kafka.bootstrap.servers", settings.kafka_bootstrap)
-                .option("topic", result_topic(settings, query))
-                .save()
-            )
     finally:
         batch.unpersist()
 
@@ -443,7 +597,7 @@ def start_query(
         owed.append((query, params, checkpoint, state))
     log.info(
         "STREAM %s: started on %s (%s) -> %s", query.name, ",".join(topics), query.schema,
-        table_location(settings, query.name),
+        ", ".join(table_location(settings, t) for t in query.tables),
     )  # fmt: skip
     return started
 
@@ -579,9 +733,9 @@ def ensure_result_topics(settings: Settings, queries: list[StreamQuery]) -> None
     """Create the Kafka result topics of ``queries`` when missing (3 partitions)."""
     from spark_jobs.streaming.producers import ensure_topic
 
-    for query in queries:
-        if query.result_topic:
-            ensure_topic(settings.kafka_bootstrap, result_topic(settings, query), partitions=3)
+    for output in (o for q in queries for o in q.outputs):
+        if output.result_topic:
+            ensure_topic(settings.kafka_bootstrap, result_topic(settings, output), partitions=3)
 
 
 def run_stream(
@@ -599,18 +753,16 @@ def run_stream(
         settings: topics, bootstrap, root, trigger.
         params: watermark and session gap; default from ``settings``.
         available_now: Trigger.AvailableNow: process what is there, then return.
-        only: query names (= table names) to run.
+        only: the queries to run, by their names or their tables' (:func:`query_names`).
 
     Raises:
-        ValueError: an unknown query name, or a topic of an unknown schema
+        ValueError: an unknown query or table name, or a topic of an unknown schema
             (:func:`check_stream_topics`).
         RuntimeError: a query failed (the others are stopped first).
     """
     params = params or StreamParams.from_settings(settings)
     check_stream_topics(settings.stream_topics)
-    unknown = sorted(set(only or []) - set(QUERY_NAMES))
-    if unknown:
-        raise ValueError(f"unknown queries {unknown}; expected some of {list(QUERY_NAMES)}")
+    only = query_names(only) if only else None
     chosen = [q for q in QUERIES if not only or q.name in only]
     fed = [q for q in chosen if topics_of(settings, q.schema)]  # the others are skipped
     ensure_result_topics(settings, fed)

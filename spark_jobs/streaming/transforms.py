@@ -106,9 +106,8 @@ def sessionize_clicks(clicks: DataFrame, gap_sec: float) -> DataFrame:
         gap_sec: session gap in seconds (the lab's 1 s: ``STREAM_SESSION_GAP_SEC``).
 
     Returns:
-        One row per session: ``userId`` STRING, ``session_window`` STRUCT<start, end TIMESTAMP>
-        (kept for chained windows: ``window_time(session_window)`` is its last instant),
-        ``eventCount`` BIGINT (events whose product type is neither null, empty nor ``N/A``),
+        One row per session: ``userId`` STRING, ``eventCount`` BIGINT (events whose product
+        type is neither null, empty nor ``N/A``),
         ``orderCheckoutEventCount`` BIGINT (the eventCount at the session's last
         ``order_checkout``, that event included; 0 without one), ``hasOrderCheckout`` BOOLEAN,
         ``deptList`` ARRAY<STRING> (distinct counted product types, sorted),
@@ -145,7 +144,6 @@ def sessionize_clicks(clicks: DataFrame, gap_sec: float) -> DataFrame:
     )
     return sessions.select(
         "userId",
-        "session_window",
         "eventCount",
         running["at"].alias("orderCheckoutEventCount"),
         F.coalesce("hasOrderCheckout", F.lit(False)).alias("hasOrderCheckout"),
@@ -174,10 +172,33 @@ def select_user_sessions_checkout(sessions: DataFrame) -> DataFrame:
 
 
 def _session_end_window(window_sec: int) -> Column:
-    """The tumbling window of a session's end: the one holding the session window's last instant
-    (``window_time``: end - 1 microsecond; Flink's ``window.maxTimestamp()``). A session whose
-    window ends exactly on a boundary B belongs to the window ending at B."""
-    return F.window(F.window_time("session_window"), f"{window_sec} seconds")
+    """Begin (epoch ms) of the tumbling window of a session's end: the window holding the
+    session's last instant, ``windowEndTime - 1`` ms (Flink's ``TimeWindow.maxTimestamp()``). A
+    session whose window ends exactly on a boundary B belongs to the window ending at B.
+
+    Computed from ``windowEndTime`` alone, so it works on sessions read back from a table as well
+    as on :func:`sessionize_clicks` rows."""
+    last = F.col("windowEndTime") - 1
+    return last - F.pmod(last, F.lit(window_sec * 1000))
+
+
+def closed_session_ends(previous_watermark_ms: int, watermark_ms: int, window_sec: int):
+    """Which tumbling windows of session end a micro-batch closes, as the session ends they hold.
+
+    A window ``[b, b + size)`` is final once the watermark reaches its end: every session ending
+    at or before the watermark has been emitted by then (Spark emits a session when the
+    watermark reaches its end and drops an event whose own session would end there). So the
+    batch whose watermark first reaches ``b + size`` closes it: ``previous < b + size <=
+    watermark``, where ``previous`` is the previous batch's watermark (all epoch ms).
+
+    Returns:
+        ``(low, high)``: the closed windows hold exactly the sessions with ``low <
+        windowEndTime <= high``; None when the batch closes no window.
+    """
+    size = window_sec * 1000
+    first_end = (previous_watermark_ms // size + 1) * size
+    last_end = (watermark_ms // size) * size
+    return None if last_end < first_end else (first_end - size, last_end)
 
 
 def aggregate_clickevents_userid(sessions: DataFrame, window_sec: int = 10) -> DataFrame:
@@ -194,13 +215,13 @@ def aggregate_clickevents_userid(sessions: DataFrame, window_sec: int = 10) -> D
         ``percentSessionswithBuy`` INT = ``100 * withCheckout / sessions`` truncated to an
         integer (as the lab's Java integer arithmetic prints it: 2 of 3 -> 66).
     """
-    agg = sessions.groupBy(_session_end_window(window_sec).alias("w")).agg(
+    agg = sessions.groupBy(_session_end_window(window_sec).alias("begin")).agg(
         F.count(F.lit(1)).alias("userSessionCount"),
         F.count(F.when(F.col("hasOrderCheckout"), 1)).alias("userSessionCountWithOrderCheckout"),
     )
     return agg.select(
-        _epoch_ms(F.col("w.start")).alias("windowBeginTime"),
-        _epoch_ms(F.col("w.end")).alias("windowEndTime"),
+        F.col("begin").alias("windowBeginTime"),
+        (F.col("begin") + window_sec * 1000).alias("windowEndTime"),
         "userSessionCount",
         "userSessionCountWithOrderCheckout",
         F.floor(F.col("userSessionCountWithOrderCheckout") * 100 / F.col("userSessionCount"))
@@ -219,15 +240,15 @@ def aggregate_departments(sessions: DataFrame, window_sec: int = 10) -> DataFram
         ``windowBeginTime``, ``windowEndTime`` BIGINT epoch ms.
     """
     touched = sessions.select(
-        _session_end_window(window_sec).alias("w"),
+        _session_end_window(window_sec).alias("begin"),
         F.explode("deptList").alias("departmentName"),
     )
-    agg = touched.groupBy("w", "departmentName").agg(F.count(F.lit(1)).alias("departmentCount"))
+    agg = touched.groupBy("begin", "departmentName").agg(F.count(F.lit(1)).alias("departmentCount"))
     return agg.select(
         "departmentName",
         "departmentCount",
-        _epoch_ms(F.col("w.start")).alias("windowBeginTime"),
-        _epoch_ms(F.col("w.end")).alias("windowEndTime"),
+        F.col("begin").alias("windowBeginTime"),
+        (F.col("begin") + window_sec * 1000).alias("windowEndTime"),
     )
 
 

@@ -295,7 +295,7 @@ _RT_LATE = [
      "etl_offset": 42, "eventId": "T0000000042", "userId": "5", "eventTime": W + 1_000,
      "watermarkMs": W + 60_000, "latenessMs": 59_000, "value": '{"tno":"T0000000042"}'},
     # a click whose own session [t, t + 1 s) ended before the watermark W + 20 s
-    {"query": "rt_user_sessions_checkout", "batchId": 2, "etl_topic": "clickstream",
+    {"query": "clickstream_sessions", "batchId": 2, "etl_topic": "clickstream",
      "etl_partition": 1, "etl_offset": 7, "eventId": "clickstream-99", "userId": "4",
      "eventTime": W + 5_000, "watermarkMs": W + 20_000, "latenessMs": 15_000,
      "value": '{"globalseq":99}'},

@@ -6,6 +6,8 @@ import datetime as dt
 import os
 from dataclasses import replace
 
+import pytest
+
 from spark_jobs.settings import Settings
 from spark_jobs.streaming.health import stale_queries
 
@@ -40,3 +42,16 @@ def test_health_knows_every_query_of_the_job():
     from spark_jobs.streaming.job import QUERY_NAMES
 
     assert STREAM_QUERIES == QUERY_NAMES
+
+
+def test_queries_are_chosen_by_their_names_or_their_tables():
+    from spark_jobs.streaming.job import query_names
+
+    # the three lab tables come from one session query
+    assert query_names(["raw_archive", "rt_departments_agg", "rt_user_sessions_checkout"]) == [
+        "clickstream_sessions",
+        "raw_archive",
+    ]
+    assert query_names(["rt_trade_orders_1m"]) == ["rt_trade_orders_1m"]
+    with pytest.raises(ValueError, match=r"unknown queries \['rt_nothing'\]"):
+        query_names(["rt_nothing"])

@@ -61,9 +61,7 @@ def stream_run(kafka_broker, tmp_path_factory):
 def test_stream_logs_progress_per_query(stream_run):
     _, run = stream_run
     for query in (
-        "rt_user_sessions_checkout",
-        "rt_clickevents_userid_agg",
-        "rt_departments_agg",
+        "clickstream_sessions",
         "rt_trade_orders_1m",
         "rt_error_events",
         "rt_warning_alerts",

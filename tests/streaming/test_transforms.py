@@ -88,7 +88,6 @@ def test_event_count_at_the_last_checkout_and_distinct_departments(spark):
     assert got == [
         {
             "userId": "7",
-            "session_window": got[0]["session_window"],
             "eventCount": 5,
             "orderCheckoutEventCount": 4,
             "hasOrderCheckout": True,
@@ -128,6 +127,52 @@ def test_session_spanning_two_windows_counts_in_the_window_of_its_end(spark):
         (10_000, 20_000),
     ]
     assert [r["userSessionCount"] for r in got] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("previous", "watermark", "closed"),
+    [
+        (0, 0, None),  # batch 0: no watermark yet
+        (BASE + 3_000, BASE + 9_999, None),  # [0, 10 s) still open
+        (BASE + 3_000, BASE + 10_000, (BASE, BASE + 10_000)),  # reaches its end: closes it
+        (BASE + 10_000, BASE + 19_999, None),  # closed by the batch before: not again
+        (BASE + 10_000, BASE + 35_000, (BASE + 10_000, BASE + 30_000)),  # two windows at once
+    ],
+)
+def test_a_batch_closes_the_windows_whose_end_its_watermark_first_reaches(
+    previous, watermark, closed
+):
+    assert X.closed_session_ends(previous, watermark, 10) == closed
+
+
+def test_closed_windows_read_from_stored_sessions_equal_those_of_all_sessions(spark):
+    # the job aggregates the windows a batch closes from its stored sessions (epoch-ms bounds
+    # only, no Spark window column): the same rows as aggregating every session at once
+    events = [
+        (u, ms, "home_page", "N/A") for u, ms in [(1, 500), (2, 8_999), (3, 9_000), (4, 19_000)]
+    ] + checkout_session(5, 12_000)
+    sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
+    stored = spark.createDataFrame(sessions.collect(), sessions.schema)  # a plain table read
+    low, high = X.closed_session_ends(BASE + 4_000, BASE + 21_000, 10)
+    closed = stored.where(f"windowEndTime > {low} AND windowEndTime <= {high}")
+    # sessions end at 1.5 s, 9.999 s, 10 s (on the boundary: in [0, 10 s)), 20 s and 13.5 s
+    # (the checkout): the batch closes [0, 10 s) with 3 sessions and [10 s, 20 s) with 2
+    assert rows(X.aggregate_clickevents_userid(closed), ["windowBeginTime"]) == [
+        {
+            "windowBeginTime": BASE,
+            "windowEndTime": BASE + 10_000,
+            "userSessionCount": 3,
+            "userSessionCountWithOrderCheckout": 0,
+            "percentSessionswithBuy": 0,
+        },
+        {
+            "windowBeginTime": BASE + 10_000,
+            "windowEndTime": BASE + 20_000,
+            "userSessionCount": 2,
+            "userSessionCountWithOrderCheckout": 1,
+            "percentSessionswithBuy": 50,
+        },
+    ]
 
 
 def test_percentage_of_sessions_with_a_buy_is_truncated_to_an_integer(spark):
@@ -321,7 +366,7 @@ def test_click_is_late_when_its_own_session_would_end_at_the_watermark(spark):
             "msk_clickstream_lab",
             keep_raw=True,
         ),
-        "rt_user_sessions_checkout",
+        "clickstream_sessions",
         X.session_late_time(GAP_SEC),
         BASE + 10_000,
         batch_id=1,
