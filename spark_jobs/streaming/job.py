@@ -524,6 +524,34 @@ def write_output(
         rows.unpersist()
 
 
+def write_outputs(
+    settings: Settings, outputs: list[tuple[Output, DataFrame]], writer_id: str, batch_id: int
+) -> None:
+    """:func:`write_output` for each ``(output, rows)``, several at once (one thread each, Spark
+    jobs of the same batch side by side; different tables commit independently), so a batch's
+    small commits and result-topic writes overlap instead of queueing.
+
+    Raises the first output's error once every write has ended."""
+    if len(outputs) == 1:
+        write_output(settings, *outputs[0], writer_id, batch_id)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pyspark import inheritable_thread_target
+
+    with ThreadPoolExecutor(max_workers=len(outputs)) as pool:
+        futures = [
+            pool.submit(
+                inheritable_thread_target(partial(write_output, settings, output, rows)),
+                writer_id,
+                batch_id,
+            )
+            for output, rows in outputs
+        ]
+    for future in futures:
+        future.result()
+
+
 def write_batch(
     query: StreamQuery,
     settings: Settings,
@@ -533,7 +561,7 @@ def write_batch(
     batch: DataFrame,
     batch_id: int,
 ) -> None:
-    """foreachBatch body: write the query's outputs of the batch (:func:`write_output`: Delta
+    """foreachBatch body: write the query's outputs of the batch (:func:`write_outputs`: Delta
     once per batch id, result topics at least once), then keep the previous batch's late
     records (stateful queries; see the module docstring).
 
@@ -542,14 +570,14 @@ def write_batch(
     spark = batch.sparkSession
     if "id" not in writer_id:
         writer_id["id"] = f"{query.name}:{_checkpoint_query_id(spark, checkpoint)}"
-    batch = batch.persist()  # the stateful query runs once for all its outputs
+    batch = batch.persist()
     try:
+        batch.count()  # runs the stateful query once; every output reads the cached rows
         if query.derive is None:
             outputs = [(query.outputs[0], batch)]
         else:
             outputs = query.derive(settings, checkpoint, writer_id["id"], batch, batch_id)
-        for output, rows in outputs:
-            write_output(settings, output, rows, writer_id["id"], batch_id)
+        write_outputs(settings, outputs, writer_id["id"], batch_id)
         if query.late_time is not None and batch_id > 0:
             previous = batch_id - 1
             if dropped_rows(writer_id.get("query"), previous) != 0:
@@ -821,4 +849,8 @@ def stream_session(settings: Settings) -> SparkSession:
             "Spark's Kafka connector is not cached; run `lakehouse setup --with-kafka` once"
         )
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the host name resolves off loopback
-    return get_spark("lakehouse:stream", settings, extra_jars=jars)
+    spark = get_spark("lakehouse:stream", settings, extra_jars=jars)
+    # a micro-batch's appends are small: no extra shuffle into optimized-write bins per append
+    # (the weekly maintenance compacts the rt tables)
+    spark.conf.set("spark.databricks.delta.optimizeWrite.enabled", "false")
+    return spark

@@ -427,6 +427,18 @@ def keyed_producer(bootstrap: str, client_id: str, **overrides: object):
     )
 
 
+def wait_serving(producer, seconds: float) -> None:
+    """Wait ``seconds`` (at most 0.5 s per call) while serving ``producer``'s delivery reports.
+
+    librdkafka's poll timeout is whole milliseconds: a shorter wait would return at once and a
+    pacing loop would spin on it (one core busy at 2,000 records/s), so a wait under 1 ms sleeps
+    instead and the reports are served by the next call."""
+    if seconds < 0.001:
+        time.sleep(max(seconds, 0.0))
+    else:
+        producer.poll(min(seconds, 0.5))
+
+
 def send_keyed(producer, topic: str, value: bytes, key: bytes | None, on_delivery) -> None:
     """Hand one record to ``producer`` (a confluent-kafka ``Producer``), serving delivery reports
     while its local queue is full (``BufferError``) instead of failing."""
@@ -510,7 +522,7 @@ def produce(
             line = {**record, "_partition": msg.partition(), "_offset": msg.offset()}
             sink.write(json.dumps(line, separators=(",", ":")) + "\n")
 
-    clock = EventClock(rate, start_time_ms, wait=lambda sec: producer.poll(min(sec, 0.5)))
+    clock = EventClock(rate, start_time_ms, wait=partial(wait_serving, producer))
     records = generate_records(schema, users, seed, clock)
     time_field = {"msk_clickstream_lab": "eventtimestamp", "backend_behaviour": "createdAt"}.get(
         schema, "tuptime"

@@ -216,6 +216,7 @@ def replay_to_kafka(
         flush_delivered,
         keyed_producer,
         send_keyed,
+        wait_serving,
     )
 
     bootstrap, topic = parse_kafka_uri(to)
@@ -251,7 +252,7 @@ def replay_to_kafka(
                 due = first_wall + (event_s - first_event) / speedup
                 now = time.monotonic()
                 while now < due:
-                    producer.poll(min(due - now, 0.5))  # deliveries keep flowing while waiting
+                    wait_serving(producer, due - now)  # deliveries keep flowing while waiting
                     now = time.monotonic()
                 summary.max_lag_sec = max(summary.max_lag_sec, now - due)
         user = json.loads(key_json)

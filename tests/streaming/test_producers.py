@@ -299,3 +299,20 @@ def test_generating_is_streaming_memory_stays_bounded():
     finally:
         tracemalloc.stop()
     assert peak < 2 * small + 256 * 1024  # 20 times the records, not 20 times the memory
+
+
+def test_real_time_pacing_waits_without_spinning():
+    # 2,000 records/s: slots 0.5 ms apart, under librdkafka's 1 ms poll resolution; a pacing
+    # loop polling with a sub-millisecond timeout returns at once and keeps a core busy
+    from confluent_kafka import Producer
+
+    from spark_jobs.streaming.producers import wait_serving
+
+    producer = Producer({"bootstrap.servers": "127.0.0.1:9", "socket.timeout.ms": 1000})
+    clock = EventClock(rate=2000, wait=lambda sec: wait_serving(producer, sec))
+    wall, cpu = time.monotonic(), time.process_time()
+    for _ in range(1_000):
+        clock.tick()
+    wall, cpu = time.monotonic() - wall, time.process_time() - cpu
+    assert wall >= 1_000 / 2000 - 0.01  # paced: 1,000 slots of 0.5 ms
+    assert cpu < 0.5 * wall, f"{cpu:.2f} CPU-s in {wall:.2f} s: the wait spins"
