@@ -360,8 +360,16 @@ def read_topics(spark: SparkSession, settings: Settings, topics: list[str]) -> D
 
 
 def _read_log_file(spark: SparkSession, path: str) -> list[str]:
-    """Lines of a small checkpoint file (any Hadoop file system)."""
-    return [r.value for r in spark.read.text(path).collect()]
+    """Lines of a small checkpoint file, read through the driver's Hadoop file system (any
+    scheme Spark reads: local, ``s3a://``...), not a Spark job: 0.01 s against 0.13-0.17 s for
+    ``spark.read.text`` on an idle 2-core machine, twice per lab micro-batch."""
+    jvm = spark.sparkContext._jvm
+    file = jvm.org.apache.hadoop.fs.Path(path)
+    stream = file.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).open(file)
+    try:
+        return str(jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")).splitlines()
+    finally:
+        stream.close()
 
 
 def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
