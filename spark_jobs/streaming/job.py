@@ -188,8 +188,7 @@ def batch_watermark(spark: SparkSession, checkpoint: str, batch_id: int) -> int:
     (``batchWatermarkMs``); 0 before the first batch."""
     if batch_id < 0:
         return 0
-    entry = _read_log_file(spark, f"{checkpoint}/offsets/{batch_id}")
-    return int(json.loads(entry[1])["batchWatermarkMs"])
+    return _entry_watermark(_read_log_file(spark, f"{checkpoint}/offsets/{batch_id}"))
 
 
 def session_outputs(
@@ -378,6 +377,11 @@ def _checkpoint_query_id(spark: SparkSession, checkpoint: str) -> str:
     return json.loads("".join(_read_log_file(spark, f"{checkpoint}/metadata")))["id"]
 
 
+def _entry_watermark(entry: list[str]) -> int:
+    """``batchWatermarkMs`` of an offset-log entry (its second line: the batch's metadata)."""
+    return int(json.loads(entry[1])["batchWatermarkMs"])
+
+
 def _last_json(lines: list[str]) -> dict:
     return json.loads([line for line in lines if line.lstrip("\x00").startswith("{")][-1])
 
@@ -391,7 +395,7 @@ def batch_offsets(spark: SparkSession, checkpoint: str, batch_id: int) -> tuple[
         0), and the ``batchWatermarkMs`` the batch ran with.
     """
     entry = _read_log_file(spark, f"{checkpoint}/offsets/{batch_id}")
-    watermark_ms = int(json.loads(entry[1])["batchWatermarkMs"])
+    watermark_ms = _entry_watermark(entry)
     end = _last_json(entry)
     if batch_id == 0:
         start = _last_json(_read_log_file(spark, f"{checkpoint}/sources/0/0"))
