@@ -26,9 +26,7 @@ from hypothesis import strategies as st
 from spark_jobs import tables as T
 from spark_jobs.common import delta_io
 from spark_jobs.landing.layouts import firehose_key, kafka_key
-from spark_jobs.landing.replay import replay
 from spark_jobs.pipeline import run_pipeline
-from tests.conftest import DATA_DIR
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
@@ -397,22 +395,3 @@ def test_any_schedule_of_runs_ends_where_one_full_range_run_ends(spark, settings
     assert raw == ods + rejected == sum(len(events) for _, events, _ in objects)
     expected = full_rebuild(spark, lake, str(landing), _day(0), _day(n_days - 1), "full")
     assert table_rows(spark, lake) == expected, f"schedule {runs}"
-
-
-@pytest.mark.parametrize("days", [8, pytest.param(45, marks=pytest.mark.slow)])
-def test_online_retail_day_by_day_equals_one_range_run(spark, settings, tmp_path, days):
-    # a daily run costs ~20-40 s of fixed Spark/Delta overhead here, so `make test` runs the
-    # first 8 days and `make test-slow` the first 45 (2010-12-01..2011-01-14: the shop's
-    # Christmas closure makes days without events inside the range)
-    start = dt.date(2010, 12, 1)
-    end = start + dt.timedelta(days=days - 1)
-    landing = str(tmp_path / "landing")
-    summary = replay("online_retail", landing, "firehose", start, end, DATA_DIR)
-    last = summary.last_arrival_date  # the last events of a day may arrive after midnight
-    day = start
-    while day <= last:
-        run_pipeline(spark, settings, landing, day, day)
-        day += dt.timedelta(days=1)
-    expected = full_rebuild(spark, settings, landing, start, last, "range")
-    assert table_rows(spark, settings) == expected
-    assert _reconciled(spark, settings)[0] == summary.records

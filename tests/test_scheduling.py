@@ -39,8 +39,11 @@ def test_tests_sharing_a_fixture_stay_in_one_group():
     } == {"airflow-standalone"}
     assert scheduling_group("tests/serving/test_aws.py::test_c") == "tests/serving"
     assert scheduling_group("tests/serving/test_endpoints.py::test_d[x]") == "tests/serving"
-    days = "tests/test_delivery.py::test_online_retail_day_by_day_equals_one_range_run"
-    assert scheduling_group(f"{days}[8]") == days
+    days = (
+        "tests/test_pipeline_e2e.py::"
+        "test_online_retail_day_by_day_equals_one_range_run_and_the_reference"
+    )
+    assert scheduling_group(f"{days}[8-days-across-dst]") == days
     assert scheduling_group("tests/quality/test_suites.py::test_e[a]") == (
         "tests/quality/test_suites.py"
     )
