@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from spark_jobs.settings import PROJECT_DIR, Settings
-from tests.conftest import TEST_DRIVER_MEMORY
+from tests.conftest import TEST_DRIVER_MEMORY, TEST_GC
 
 DAGS_DIR = PROJECT_DIR / "dags"
 VENV_BIN = Path(sys.executable).parent
@@ -65,8 +65,9 @@ def spark_conf_dir(tmp_path_factory) -> str:
     from spark_jobs.common.spark import write_spark_defaults
 
     folder = tmp_path_factory.mktemp("spark-conf")
-    # every task is a short JVM on tiny data: the C1 JIT alone halves its CPU time (measured)
-    quick = "-XX:TieredStopAtLevel=1"
+    # every task is a short JVM on tiny data: the C1 JIT alone halves its CPU time (measured);
+    # the Serial GC saves a few CPU-seconds more (tests/conftest.py)
+    quick = f"-XX:TieredStopAtLevel=1 {TEST_GC}"
     settings = Settings(
         spark_master="local[2]",
         shuffle_partitions=2,
