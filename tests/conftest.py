@@ -96,9 +96,10 @@ FIXTURES = Path(__file__).parent / "fixtures"
 #: heap of every driver JVM the tests start (the session, submitted jobs, servers): several run
 #: at once under xdist, so not the default half of the machine
 TEST_DRIVER_MEMORY = "3g"
-#: garbage collector of the test JVMs: the Serial GC has no concurrent threads competing with
-#: the tests for the 2 cores (a check task's ``spark-submit``: 31-37 CPU-seconds against 37-39
-#: with G1; the apps-only rewrite test 131 s against 150 s, 2026-12-06)
+#: garbage collector of the test session's JVM and of the Airflow tasks' ``spark-submit``s:
+#: the Serial GC has no concurrent threads competing with the tests for the 2 cores (a check
+#: task: 31-37 CPU-seconds against 37-39 with G1; the apps-only rewrite test 131 s against
+#: 150 s, 2026-12-06)
 TEST_GC = "-XX:+UseSerialGC"
 
 
