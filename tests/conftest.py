@@ -106,13 +106,18 @@ TEST_GC = "-XX:+UseSerialGC"
 @pytest.fixture(scope="session")
 def spark():
     """local[2], 2 shuffle partitions, a 3 GiB driver with the Serial GC, UI off, Delta on, UTC,
-    no whole-stage code generation; stopped at the end of the test process (one session per
-    xdist worker).
+    no code generation (no whole-stage codegen, expressions interpreted); stopped at the end of
+    the test process (one session per xdist worker).
 
     On test-sized data, compiling Java code for every new query shape costs more than it saves:
     a pipeline test (``test_late_and_duplicate_objects_land_in_their_own_day``, 2 idle cores)
-    took 144 s with whole-stage codegen and 123 s without. The jobs that the Airflow and CLI tests
-    run with ``spark-submit`` keep Spark's default (codegen on), so both paths stay tested.
+    took 144 s with whole-stage codegen and 123 s without. Interpreted expressions
+    (``spark.sql.codegen.factoryMode=NO_CODEGEN``, one of Spark's own test modes) remove the
+    rest: the executors compiled a projection or predicate with Janino in a third of a small
+    run's JVM samples; without it a small ``run_pipeline`` takes 18-27 instead of 23-38
+    JVM CPU-seconds and the merged day-by-day test 215 s instead of 245 s alone (2026-12-06).
+    The jobs that the Airflow, CLI and streaming tests run with ``spark-submit`` keep Spark's
+    default (codegen on), so both paths stay tested.
     """
     from spark_jobs.common.spark import get_spark
 
@@ -124,6 +129,7 @@ def spark():
     )
     session = get_spark("lakehouse-tests", small)
     session.conf.set("spark.sql.codegen.wholeStage", "false")
+    session.conf.set("spark.sql.codegen.factoryMode", "NO_CODEGEN")
     yield session
     session.stop()
 
