@@ -34,6 +34,8 @@ D0 = dt.date(2024, 3, 1)
 DWS_TABLES = (T.DWS_ACTIVE_USERS, T.DWS_CONVERSION, T.DWS_CATEGORY, T.DWS_RETENTION)
 #: tables compared with a full rebuild: DWS, and sessions (DWD events carry ingest times)
 COMPARED = (T.DWD_SESSIONS, *DWS_TABLES)
+#: every registry table: a rerun must leave all of them unchanged
+ALL_TABLES = tuple(table.name for table in T.TABLES)
 
 
 def _day(n: int) -> dt.date:
@@ -74,9 +76,14 @@ def _object(root: Path, arrival: dt.datetime, events: list[dict], stream: str = 
 
 
 def table_rows(spark, settings, tables=COMPARED) -> dict[str, list[tuple]]:
-    """Full contents of ``tables``, rows as sorted tuples."""
+    """Full contents of ``tables`` (names; every registry table: ``ALL_TABLES``), rows as
+    sorted tuples (maps as sorted item lists)."""
+
+    def plain(row) -> tuple:
+        return tuple(sorted(v.items()) if isinstance(v, dict) else v for v in row)
+
     return {
-        t: sorted((tuple(r) for r in delta_io.read_table(spark, settings, t).collect()), key=repr)
+        t: sorted((plain(r) for r in delta_io.read_table(spark, settings, t).collect()), key=repr)
         for t in tables
     }
 

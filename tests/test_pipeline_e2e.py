@@ -22,23 +22,11 @@ from spark_jobs.landing.replay import replay
 from spark_jobs.pipeline import run_pipeline
 from tests import reference
 from tests.conftest import DATA_DIR
-from tests.test_delivery import full_rebuild, table_rows
+from tests.test_delivery import ALL_TABLES, full_rebuild, table_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 
 D = dt.date
-
-
-def snapshot(spark, settings) -> dict[str, list]:
-    """Every table's full contents as sorted tuples (maps as sorted item lists)."""
-    out = {}
-    for table in T.TABLES:
-        rows = delta_io.read_table(spark, settings, table.name).collect()
-        out[table.name] = sorted(
-            (tuple(sorted(v.items()) if isinstance(v, dict) else v for v in r) for r in rows),
-            key=repr,
-        )
-    return out
 
 
 def _rows(spark, settings, table, key):
@@ -171,9 +159,9 @@ def test_online_retail_day_by_day_equals_one_range_run_and_the_reference(
     assert table_rows(spark, settings) == full_rebuild(
         spark, settings, landing, start, last, "range"
     )
-    before = snapshot(spark, settings)
+    before = table_rows(spark, settings, ALL_TABLES)
     run_pipeline(spark, settings, landing, start, last)  # a rerun of the range
-    assert snapshot(spark, settings) == before
+    assert table_rows(spark, settings, ALL_TABLES) == before
 
 
 def test_rees46_through_the_kafka_sink_layout(spark, settings, tmp_path):
@@ -232,9 +220,9 @@ def test_late_and_duplicate_objects_land_in_their_own_day(spark, settings, tmp_p
     assert delta_io.read_table(spark, settings, T.DWD_EVENTS).count() == n_lines
     _assert_dws_matches(spark, settings, events, d1, d3)
 
-    before = snapshot(spark, settings)
+    before = table_rows(spark, settings, ALL_TABLES)
     run_pipeline(spark, settings, str(landing), d3, d3)  # rerun the late day: nothing changes
-    assert snapshot(spark, settings) == before
+    assert table_rows(spark, settings, ALL_TABLES) == before
 
 
 def test_bad_records_and_a_truncated_object_are_rejected_with_reasons(spark, settings, tmp_path):
