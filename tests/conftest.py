@@ -116,8 +116,9 @@ def spark():
     rest: the executors compiled a projection or predicate with Janino in a third of a small
     run's JVM samples; without it a small ``run_pipeline`` takes 18-27 instead of 23-38
     JVM CPU-seconds and the merged day-by-day test 215 s instead of 245 s alone (2026-12-06).
-    The jobs that the Airflow, CLI and streaming tests run with ``spark-submit`` keep Spark's
-    default (codegen on), so both paths stay tested.
+    The jobs that the Airflow and CLI tests run with ``spark-submit``, and the streaming job
+    that the streaming tests start as a process of its own, keep Spark's default (codegen on),
+    so both paths stay tested.
     """
     from spark_jobs.common.spark import get_spark
 
