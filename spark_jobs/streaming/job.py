@@ -642,46 +642,75 @@ def start_query(
     return started
 
 
-def _write_archive_objects(uri: str, rows) -> None:
-    """foreachPartition body: rows sorted by (topic, partition, hour, offset) -> one gzip JSON
-    lines object per (topic, partition, hour), named by its first offset (Kafka Connect S3 sink
-    key). Memory: one object's records (a batch's slice of one partition and hour)."""
+#: gzip level of the archive objects: zlib's default, as Kafka Connect's ``GZIPOutputStream``
+#: (level 9, Python's default, costs about twice the CPU for a few per cent of size)
+ARCHIVE_GZIP_LEVEL = 6
+
+
+def _write_archive_objects(uri: str, batches):
+    """``mapInArrow`` body: one Kafka source partition's records, in offset order (Arrow batches
+    of ``topic``, ``partition``, ``hour``, ``offset``, ``value``) -> one gzip JSON-lines object
+    per run of records of one (topic, partition, hour), named by the run's first offset (the
+    Kafka Connect S3 sink key). Yields one row: the objects written.
+
+    Memory: one object's records (a batch's slice of one partition and hour); no per-record
+    Python objects beyond one Arrow batch's column lists."""
     import datetime as dt
     import gzip
-    import io
-    from itertools import groupby
+
+    import pyarrow as pa
 
     from spark_jobs.landing.layouts import kafka_key
     from spark_jobs.landing.replay import LandingSink
 
     sink = LandingSink(uri)
-    for (topic, partition, hour), group in groupby(rows, lambda r: (r[0], r[1], r[2])):
-        buffer = io.BytesIO()
-        start = None
-        with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as handle:
-            for row in group:
-                start = row[3] if start is None else start
-                handle.write((row[4] or "").encode() + b"\n")
-        when = dt.datetime.strptime(hour, "%Y-%m-%d-%H")
-        sink.put(kafka_key(topic, partition, start, when), buffer.getvalue())
+    written = 0
+    current: tuple | None = None  # (topic, partition, hour) of the open object
+    start = 0
+    chunks: list[bytes] = []
+
+    def flush() -> None:
+        nonlocal written
+        if current is None:
+            return
+        topic, partition, hour = current
+        body = gzip.compress(b"".join(chunks), compresslevel=ARCHIVE_GZIP_LEVEL, mtime=0)
+        sink.put(kafka_key(topic, partition, start, dt.datetime.strptime(hour, "%Y-%m-%d-%H")),
+                 body)  # fmt: skip
+        written += 1
+
+    for batch in batches:
+        topics, partitions, hours, offsets, values = (c.to_pylist() for c in batch.columns)
+        i = 0
+        while i < len(offsets):
+            key = (topics[i], partitions[i], hours[i])
+            j = i + 1
+            while j < len(offsets) and (topics[j], partitions[j], hours[j]) == key:
+                j += 1
+            if key != current:
+                flush()
+                current, start, chunks = key, offsets[i], []
+            chunks.append(b"\n".join(v or b"" for v in values[i:j]) + b"\n")
+            i = j
+    flush()
+    yield pa.RecordBatch.from_pydict({"objects": [written]}, pa.schema([("objects", pa.int64())]))
 
 
 def archive_batch(uri: str, batch: DataFrame, batch_id: int) -> None:
     """foreachBatch body of the raw archive: the batch's records, by topic, partition and hour of
-    their Kafka timestamp (UTC), written as Kafka Connect S3 sink objects. A replayed batch has
-    the same records, hence the same object names and bytes: it rewrites, never duplicates."""
+    their Kafka timestamp (UTC), written as Kafka Connect S3 sink objects, each Kafka partition's
+    offset range by the task that read it (Spark's Kafka source reads one topic partition per
+    task, in offset order: no shuffle). A replayed batch has the same offset ranges, hence the
+    same object names and bytes: it rewrites, never duplicates."""
     rows = batch.select(
         "topic",
         "partition",
         F.date_format("timestamp", "yyyy-MM-dd-HH").alias("hour"),
         "offset",
-        F.col("value").cast("string").alias("value"),
+        "value",
     )
-    (
-        rows.repartition("topic", "partition", "hour")
-        .sortWithinPartitions("topic", "partition", "hour", "offset")
-        .foreachPartition(partial(_write_archive_objects, uri))
-    )
+    written = rows.mapInArrow(partial(_write_archive_objects, uri), "objects long")
+    written.write.format("noop").mode("overwrite").save()
 
 
 def start_archive_query(spark: SparkSession, settings: Settings, available_now: bool):
