@@ -98,6 +98,24 @@ def test_event_count_at_the_last_checkout_and_distinct_departments(spark):
     ]
 
 
+def test_the_last_checkout_in_event_time_then_globalseq_order_sets_the_checkout_count(spark):
+    events = [
+        (3, 0, "product_detail", "laptops"),  # globalseq 1, counted: 1
+        (3, 100, "order_checkout", "laptops"),  # 2, counted: 2, a first checkout
+        (3, 300, "product_detail", "cameras"),  # 3, counted
+        (3, 300, "order_checkout", "N/A"),  # 4: same ms, later globalseq; not counted itself
+        (3, 200, "add_to_cart", "cameras"),  # 5, sent late but before both at 300: counted
+        (3, 400, "product_detail", "tablets"),  # 6, counted, after the last checkout
+        (4, 0, "order_checkout", "N/A"),  # 7
+        (4, 0, "product_detail", "cameras"),  # 8: same ms as the checkout, after it by seq
+    ]
+    got = rows(X.sessionize_clicks(clicks(spark, events), GAP_SEC), ["userId"])
+    counts = [(r["userId"], r["eventCount"], r["orderCheckoutEventCount"]) for r in got]
+    # user 3, in order: 0 ms, 100 (checkout: 2), 200, 300 seq 3, 300 seq 4 (checkout: 4), 400
+    assert counts == [("3", 5, 4), ("4", 1, 0)]
+    assert [r["deptList"] for r in got] == [["cameras", "laptops", "tablets"], ["cameras"]]
+
+
 def test_only_sessions_with_a_checkout_are_published(spark):
     events = checkout_session(1, 0) + browse_session(2, 0)
     sessions = X.sessionize_clicks(clicks(spark, events), GAP_SEC)
