@@ -428,12 +428,8 @@ def main() -> None:
         written = "/".join(
             str(len(read_delta(t))) if (t / "_delta_log").exists() else "-" for t in tables
         )
-        warm = figures[1:]
-        warm_rate = (
-            f"{sum(r for r, _ in warm) / (sum(ms for _, ms in warm) / 1000):11.0f}"
-            if warm and sum(ms for _, ms in warm)
-            else f"{'-':>11}"
-        )
+        warm_rows, warm_ms = sum(r for r, _ in figures[1:]), sum(ms for _, ms in figures[1:])
+        warm_rate = f"{warm_rows * 1000 / warm_ms:11.0f}" if warm_ms else f"{'-':>11}"
         print(
             f"{query:28} {len(figures):7d} {statistics.median(rows or [0]):10.0f} "
             f"{statistics.median(durations):9.1f} {max(durations):7.1f} "
